@@ -3,8 +3,11 @@
 `Decision` is what the policy engine returns and what the OCPP handlers map to
 the version's response types (`IdTagInfo` in 1.6, `IdTokenInfo` in 2.0.1).
 The status names are the OCPP 2.0.1 `AuthorizationStatusEnumType` values,
-the richest of the two; `to_ocpp16` folds them onto the five 1.6 statuses as
-the decision table of PRODUCT.md requires.
+the richest of the two; `ocpp16_status` folds them onto the five 1.6 statuses as
+the decision table of PRODUCT.md requires. One row of that table cannot be
+folded by status alone: the sessions-per-period cap is `NotAtThisTime` in 2.0.1
+but `Blocked` in 1.6 (whereas allowed hours are `NotAtThisTime` / `Invalid`),
+so the 1.6 fold also looks at the rule that refused (`Rule.CAP_SESSIONS`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,31 @@ class AuthStatus(StrEnum):
     UNKNOWN = "Unknown"
 
 
+class Rule(StrEnum):
+    """Names of the rules the policy engine checks, in the order it checks them.
+
+    Used as `Reason.rule`; `explain` and the structured log show them as is.
+    """
+
+    TOKEN_KNOWN = "token.known"
+    TOKEN_STATUS = "token.status"
+    MEMBER_STATUS = "member.status"
+    TOKEN_EXPIRY = "token.expiry"
+    MEMBER_VALIDITY = "member.validity"
+    MEMBER_ACTIVATION = "member.activation"
+    STATION_ORGANISATION = "station.organisation"
+    POLICY_VALIDITY = "policy.validity"
+    POLICY_STATIONS = "policy.stations"
+    POLICY_HOURS = "policy.hours"
+    CAP_AMOUNT = "cap.amount"
+    CAP_ENERGY = "cap.energy"
+    CAP_SESSIONS = "cap.sessions"
+    CAP_CONCURRENT = "cap.concurrent"
+    ACCEPTED = "accepted"
+    OFFLINE = "offline"
+    SESSION_KNOWN = "session.known"
+
+
 # OCPP 1.6 AuthorizationStatus has Accepted, Blocked, Expired, Invalid, ConcurrentTx.
 _TO_16: dict[AuthStatus, str] = {
     AuthStatus.ACCEPTED: "Accepted",
@@ -43,21 +71,33 @@ _TO_16: dict[AuthStatus, str] = {
     AuthStatus.NO_CREDIT: "Blocked",
 }
 
+# Rows of the decision table whose 1.6 status is not the fold of the 2.0.1 one.
+_RULE_TO_16: dict[tuple[AuthStatus, str], str] = {
+    (AuthStatus.NOT_AT_THIS_TIME, Rule.CAP_SESSIONS): "Blocked",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Machine-readable reason of a decision: which rule, which limit, what value."""
+    """Machine-readable reason of a decision: which rule, which limit, what value.
+
+    `passed` is set on the entries of `Decision.checks`: True when the rule let
+    the request through, False for the rule that refused it.
+    """
 
     rule: str
     limit: str | None = None
     value: str | None = None
+    passed: bool | None = None
 
     def as_dict(self) -> dict[str, str]:
-        out = {"rule": self.rule}
+        out = {"rule": str(self.rule)}
         if self.limit is not None:
             out["limit"] = self.limit
         if self.value is not None:
             out["value"] = self.value
+        if self.passed is not None:
+            out["passed"] = "true" if self.passed else "false"
         return out
 
 
@@ -68,6 +108,11 @@ class Decision:
     `expires_at` is the instant after which a charger must not rely on this
     answer (`expiryDate` in 1.6, `cacheExpiryDateTime` in 2.0.1); `group_id`
     is the organisation's group token (`parentIdTag` / `groupIdToken`).
+    `checks` lists every rule the engine checked, in order, with the values it
+    used (the last one is the refusing rule when the status is not Accepted).
+    `flagged` is set on an Accepted decision for a transaction that happened
+    offline and broke a rule: it is accepted after the fact, never refused, and
+    `flagged` names the rule it broke.
     """
 
     status: AuthStatus
@@ -76,6 +121,7 @@ class Decision:
     group_id: str | None = None
     member_id: int | None = None
     checks: tuple[Reason, ...] = field(default=())
+    flagged: Reason | None = None
 
     @property
     def accepted(self) -> bool:
@@ -83,7 +129,8 @@ class Decision:
 
     def ocpp16_status(self) -> str:
         """The 1.6 `AuthorizationStatus` for this decision (PRODUCT.md decision table)."""
-        return _TO_16[self.status]
+        override = _RULE_TO_16.get((self.status, self.reason.rule))
+        return override if override is not None else _TO_16[self.status]
 
     def ocpp201_status(self) -> str:
         """The 2.0.1 `AuthorizationStatusEnumType` for this decision."""

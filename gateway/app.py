@@ -1,0 +1,261 @@
+"""The composition root: :func:`create_app` wires a gateway from its settings.
+
+Nothing here runs at import time. :class:`Gateway` owns every background task
+it starts (the database writer through :class:`Database`, the cache reloader,
+the HTTP server, connection replacement) and stops them in order:
+stop accepting, finish the messages being handled, close chargers with 1001,
+commit, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any
+
+import structlog
+import uvicorn
+from websockets.asyncio.server import Server, ServerConnection, serve
+
+from gateway.authorization import TokenTableAuthorizer
+from gateway.config import Settings
+from gateway.http_api import create_http_app
+from gateway.metrics import Metrics
+from gateway.ocpp_handlers import v16, v201
+from gateway.ocpp_handlers.context import Handler, Services
+from gateway.rpc.replay import ReplayCache
+from gateway.rpc.validation import validator
+from gateway.security.passwords import VerifiedCache
+from gateway.security.throttle import FailureThrottle
+from gateway.store.database import Database
+from gateway.store.members import MemberStore
+from gateway.store.stations import StationStore
+from gateway.store.transactions import TransactionStore
+from gateway.timeutil import Clock, system_clock
+from gateway.transport.connection import ChargerConnection, OcppServerConnection
+from gateway.transport.handshake import SUBPROTOCOLS, Handshake, select_subprotocol
+
+log = structlog.get_logger("gateway")
+
+HANDLERS: dict[str, dict[str, Handler]] = {"1.6": v16.HANDLERS, "2.0.1": v201.HANDLERS}
+CACHE_POLL_SECONDS = 1.0
+
+
+class Gateway:
+    def __init__(self, settings: Settings, *, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.db = Database(
+            settings.database.path,
+            metrics=self.metrics,
+            batch_max=settings.database.commit_batch_max,
+        )
+        self.stations = StationStore(self.db)
+        self.members = MemberStore(self.db)
+        self.transactions = TransactionStore(self.db)
+        ocpp = settings.ocpp
+        self.authorizer = TokenTableAuthorizer(timedelta(seconds=ocpp.max_cache_lifetime))
+        self.services = Services(
+            clock=clock,
+            metrics=self.metrics,
+            stations=self.stations,
+            members=self.members,
+            transactions=self.transactions,
+            authorizer=self.authorizer,
+            heartbeat_interval=ocpp.heartbeat_interval,
+        )
+        self.replay = ReplayCache(ocpp.replay_window, ocpp.replay_ttl, time.monotonic)
+        self.handshake = Handshake(
+            self.stations.get,
+            FailureThrottle(ocpp.auth_failure_limit, ocpp.auth_failure_window, time.monotonic),
+            VerifiedCache(),
+            self.metrics,
+        )
+        self.connections: dict[str, ChargerConnection] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ws_server: Server | None = None
+        self._http: uvicorn.Server | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._cache_generation = -1
+        self.ocpp_port = 0
+        self.http_port = 0
+
+    # -- start ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.db.open()
+        await self._reload_cache()
+        self.metrics.open_transactions.set(await self.transactions.count_open())
+        for version, handlers in HANDLERS.items():
+            for action in handlers:
+                validator(version, action)
+                validator(version, action, True)
+        self._spawn(self._watch_cache(), "cache-reloader")
+        ocpp = self.settings.ocpp
+        self._ws_server = await serve(
+            self._on_connection,
+            ocpp.host,
+            ocpp.port,
+            process_request=self.handshake,
+            select_subprotocol=select_subprotocol,
+            create_connection=OcppServerConnection,
+            max_size=ocpp.max_frame_bytes,
+            ping_interval=ocpp.ping_interval,
+            ping_timeout=ocpp.ping_timeout,
+            open_timeout=ocpp.open_timeout,
+            compression=None,
+            ssl=self._tls_context(),
+            server_header="ocpp-gateway",
+            logger=logging.getLogger("gateway.websockets"),
+        )
+        self.ocpp_port = self._ws_server.sockets[0].getsockname()[1]
+        await self._start_http()
+        log.info(
+            "gateway started",
+            ocpp_port=self.ocpp_port,
+            http_port=self.http_port,
+            database=str(self.settings.database.path),
+            tls=self.settings.ocpp.tls_cert is not None,
+        )
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """Security Profile 2: TLS 1.2 or newer with the configured certificate."""
+        ocpp = self.settings.ocpp
+        if ocpp.tls_cert is None or ocpp.tls_key is None:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(ocpp.tls_cert, ocpp.tls_key)
+        return context
+
+    async def _start_http(self) -> None:
+        http = self.settings.http
+        config = uvicorn.Config(
+            create_http_app(self.metrics, self.readiness),
+            host=http.host,
+            port=http.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        await server.startup()
+        if server.should_exit:
+            raise RuntimeError(f"cannot listen on {http.host}:{http.port}")
+        self._http = server
+        self.http_port = server.servers[0].sockets[0].getsockname()[1]
+        self._http_task = asyncio.create_task(server.main_loop(), name="http")
+
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "database": await self.db.ping(),
+            "cache": self.authorizer.loaded,
+            "listening": self._ws_server is not None and self._ws_server.is_serving(),
+        }
+
+    # -- background work ------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
+
+    async def _reload_cache(self) -> None:
+        generation = await self.members.cache_generation()
+        if generation != self._cache_generation:
+            self.authorizer.load(await self.members.grants())
+            if self._cache_generation >= 0:
+                log.info("authorization cache reloaded", generation=generation)
+            self._cache_generation = generation
+
+    async def _watch_cache(self) -> None:
+        """Pick up changes made by other processes (the CLI) within a second."""
+        while True:
+            await asyncio.sleep(CACHE_POLL_SECONDS)
+            try:
+                await self._reload_cache()
+            except Exception as exc:
+                log.error("cache reload failed", error=repr(exc))
+
+    # -- connections ----------------------------------------------------------------------
+
+    async def _on_connection(self, server_connection: ServerConnection) -> None:
+        ws = server_connection
+        assert isinstance(ws, OcppServerConnection)
+        cpid = ws.station.charge_point_id
+        version = SUBPROTOCOLS.get(ws.subprotocol or "")
+        with structlog.contextvars.bound_contextvars(charge_point_id=cpid, ocpp_version=version):
+            if version is None:
+                self.metrics.connections_refused.labels("no_subprotocol").inc()
+                log.warning(
+                    "no common OCPP subprotocol; closing with 1002",
+                    offered=ws.request.headers.get("Sec-WebSocket-Protocol")
+                    if ws.request
+                    else None,
+                )
+                await ws.close(1002, "no supported OCPP subprotocol")
+                return
+            connection = ChargerConnection(
+                ws,
+                version,
+                self.services,
+                HANDLERS[version],
+                self.replay,
+                self.settings.ocpp.outbound_call_timeout,
+            )
+            previous = self.connections.get(cpid)
+            self.connections[cpid] = connection
+            if previous is not None:
+                self.metrics.security_events.labels("duplicate_connection").inc()
+                log.warning(
+                    "charger connected again; the older connection is closed",
+                    remote=str(ws.remote_address),
+                )
+                self._spawn(previous.close(1008, "replaced by a newer connection"), "replace")
+            self.metrics.connected_chargers.labels(version).inc()
+            log.info("charger connected", remote=str(ws.remote_address))
+            try:
+                await connection.serve()
+            finally:
+                self.metrics.connected_chargers.labels(version).dec()
+                if self.connections.get(cpid) is connection:
+                    del self.connections[cpid]
+                log.info("charger disconnected", code=ws.close_code)
+
+    # -- stop -----------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Graceful shutdown: no new connections, answer what is in flight, close 1001."""
+        log.info("gateway stopping", connected=len(self.connections))
+        if self._ws_server is not None:
+            self._ws_server.close(close_connections=False)
+            await asyncio.gather(
+                *(c.close(1001, "gateway shutting down") for c in list(self.connections.values())),
+                return_exceptions=True,
+            )
+            self._ws_server.close()
+            await self._ws_server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await self._http_task
+            await self._http.shutdown()
+        await self.db.close()
+        log.info("gateway stopped")
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> Gateway:
+    return Gateway(settings, clock=clock)

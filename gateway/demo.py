@@ -1,0 +1,93 @@
+"""Demo data: one organisation, two stations (1.6 and 2.0.1), tokens for every outcome.
+
+Seeded only into the demo database (``ocpp-gateway demo``), never implicitly
+into a production database. Seeding twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gateway.security.passwords import hash_password
+from gateway.store.database import Database
+from gateway.store.members import MemberStore
+from gateway.store.stations import StationStore
+
+
+@dataclass(frozen=True)
+class DemoToken:
+    value: str
+    expect_16: str
+    expect_201: str
+    why: str
+
+
+STATIONS = {"DEMO-CP16": "demo-password-16", "DEMO-CP201": "demo-password-201"}
+ORGANISATION = "Demo Charging"
+GROUP_TOKEN = "DEMO-FLEET"
+
+TOKENS = (
+    DemoToken("DEMO-OK", "Accepted", "Accepted", "active member, active token"),
+    DemoToken("DEMO-BLOCKED", "Blocked", "Blocked", "token blocked"),
+    DemoToken("DEMO-LOST", "Blocked", "Blocked", "token reported lost"),
+    DemoToken("DEMO-INACTIVE", "Blocked", "Blocked", "member deactivated"),
+    DemoToken("DEMO-PENDING", "Invalid", "Invalid", "member invited, not yet active"),
+    DemoToken("DEMO-EXPIRED", "Expired", "Expired", "token expired"),
+    DemoToken("DEMO-UNKNOWN", "Invalid", "Unknown", "not registered"),
+)
+
+
+async def seed(db: Database, now: datetime) -> bool:
+    """Seed the demo data; returns False when it was already there."""
+    stations, members = StationStore(db), MemberStore(db)
+    if await stations.get("DEMO-CP16") is not None:
+        return False
+    org = await members.ensure_organisation(
+        ORGANISATION, now, timezone="Europe/Paris", group_token=GROUP_TOKEN
+    )
+    for cpid, password in STATIONS.items():
+        await stations.add(cpid, hash_password(password), now, organisation_id=org, site="Lyon")
+    people = {
+        "active": await members.add_member(
+            org, now, first_name="Ada", last_name="Active", email="ada@example.org"
+        ),
+        "inactive": await members.add_member(
+            org,
+            now,
+            first_name="Ian",
+            last_name="Inactive",
+            email="ian@example.org",
+            status="Inactive",
+        ),
+        "pending": await members.add_member(
+            org,
+            now,
+            first_name="Pia",
+            last_name="Pending",
+            email="pia@example.org",
+            status="Pending",
+        ),
+    }
+    await members.add_token("DEMO-OK", people["active"], now)
+    await members.add_token("DEMO-BLOCKED", people["active"], now, status="Blocked")
+    await members.add_token("DEMO-LOST", people["active"], now, status="Lost")
+    await members.add_token(
+        "DEMO-EXPIRED", people["active"], now, expires_at=now - timedelta(days=1)
+    )
+    await members.add_token("DEMO-INACTIVE", people["inactive"], now)
+    await members.add_token("DEMO-PENDING", people["pending"], now)
+    return True
+
+
+def instructions(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    lines = ["", "Demo gateway (database seeded with demo data only):"]
+    for cpid, password in STATIONS.items():
+        lines.append(f"  charger  ws://{shown}:{port}/{cpid}   Basic auth {cpid} / {password}")
+    lines.append("  tokens (1.6 status / 2.0.1 status):")
+    for t in TOKENS:
+        lines.append(f"    {t.value:<14} {t.expect_16:<9} / {t.expect_201:<9} {t.why}")
+    lines.append(f"  try it:  .venv/bin/python -m simulators.demo --url ws://{shown}:{port}")
+    lines.append("")
+    return "\n".join(lines)

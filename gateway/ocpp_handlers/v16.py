@@ -1,0 +1,156 @@
+"""OCPP 1.6J: the charge point to central system messages (OCPP 1.6 §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from gateway.logs import token_ref
+from gateway.ocpp_handlers.context import Handler, Session, authorization_record
+from gateway.policy_engine.decision import Decision
+from gateway.rpc.frames import Call
+from gateway.timeutil import parse_ocpp_datetime, to_ocpp
+
+log = structlog.get_logger("gateway.ocpp.v16")
+
+
+def id_tag_info(decision: Decision, status: str | None = None) -> dict[str, Any]:
+    """``IdTagInfo`` (§7.24): an Accepted carries the expiry of the rule that allowed it."""
+    info: dict[str, Any] = {"status": status or decision.ocpp16_status()}
+    if decision.accepted and decision.expires_at is not None:
+        info["expiryDate"] = to_ocpp(decision.expires_at)
+    if decision.group_id:
+        info["parentIdTag"] = decision.group_id[:20]
+    return info
+
+
+async def boot_notification(s: Session, call: Call) -> dict[str, Any]:
+    """§4.2: every registered charger is Accepted (unknown ones never got past the handshake)."""
+    p = call.payload
+    info = {
+        "vendor": p.get("chargePointVendor"),
+        "model": p.get("chargePointModel"),
+        "serial_number": p.get("chargePointSerialNumber"),
+        "firmware_version": p.get("firmwareVersion"),
+    }
+    await s.services.stations.record_boot(s.charge_point_id, "1.6", info, s.now())
+    s.booted_now()
+    return {
+        "status": "Accepted",
+        "currentTime": to_ocpp(s.now()),
+        "interval": s.services.heartbeat_interval,
+    }
+
+
+async def heartbeat(s: Session, call: Call) -> dict[str, Any]:
+    return {"currentTime": to_ocpp(s.now())}
+
+
+async def status_notification(s: Session, call: Call) -> dict[str, Any]:
+    p = call.payload
+    log.info("status", connector_id=p["connectorId"], status=p["status"], error_code=p["errorCode"])
+    return {}
+
+
+async def authorize(s: Session, call: Call) -> dict[str, Any]:
+    """§4.1."""
+    return {"idTagInfo": id_tag_info(s.decide(call.payload["idTag"]))}
+
+
+async def start_transaction(s: Session, call: Call) -> dict[str, Any]:
+    """§4.8: re-check the idTag, record the start durably (even refused), then answer.
+
+    A retry with the same (connector, idTag, timestamp, meterStart) gets the
+    same transactionId and the status first given.
+    """
+    p = call.payload
+    decision = s.decide(p["idTag"])
+    started = await s.services.transactions.start_16(
+        s.charge_point_id,
+        p,
+        parse_ocpp_datetime(p["timestamp"]),
+        authorization_record(decision),
+        s.now(),
+    )
+    if not started.replayed:
+        s.services.metrics.open_transactions.inc()
+    if not decision.accepted or started.replayed:
+        log.info(
+            "transaction recorded",
+            transaction_id=started.transaction_id,
+            status=started.auth_status,
+            flagged=started.auth_status != "Accepted",
+            replayed=started.replayed,
+            token_ref=token_ref(p["idTag"]),
+        )
+    status = decision.ocpp16_status() if not started.replayed else started.auth_status
+    return {"transactionId": started.transaction_id, "idTagInfo": id_tag_info(decision, status)}
+
+
+async def stop_transaction(s: Session, call: Call) -> dict[str, Any]:
+    """§4.10: a stop for an unknown transaction is answered and kept in quarantine."""
+    p = call.payload
+    outcome = await s.services.transactions.stop_16(
+        s.charge_point_id, call.message_id, p, parse_ocpp_datetime(p["timestamp"]), s.now()
+    )
+    if not outcome.known:
+        s.services.metrics.quarantined.labels("StopTransaction").inc()
+        log.warning(
+            "stop for an unknown transaction quarantined", transaction_id=p["transactionId"]
+        )
+    elif outcome.closed:
+        s.services.metrics.open_transactions.dec()
+    if "idTag" in p:
+        return {"idTagInfo": id_tag_info(s.decide(p["idTag"]))}
+    return {}
+
+
+async def meter_values(s: Session, call: Call) -> dict[str, Any]:
+    """§4.7: kept; values for an unknown transaction go to quarantine."""
+    known = await s.services.transactions.meter_values(
+        s.charge_point_id, "1.6", call.message_id, call.payload, s.now()
+    )
+    if not known:
+        s.services.metrics.quarantined.labels("MeterValues").inc()
+        log.warning(
+            "meter values for an unknown transaction quarantined",
+            transaction_id=call.payload.get("transactionId"),
+        )
+    return {}
+
+
+async def data_transfer(s: Session, call: Call) -> dict[str, Any]:
+    """§4.3: no vendor extension is implemented."""
+    log.info("data transfer", vendor_id=call.payload["vendorId"])
+    return {"status": "UnknownVendorId"}
+
+
+async def notification(s: Session, call: Call) -> dict[str, Any]:
+    """Diagnostics/firmware status (§4.4, §4.5): logged."""
+    log.info("notification", **{k: v for k, v in call.payload.items() if k == "status"})
+    return {}
+
+
+async def security_event(s: Session, call: Call) -> dict[str, Any]:
+    """Security whitepaper, SecurityEventNotification: logged and counted."""
+    s.services.metrics.security_events.labels("charger_reported").inc()
+    log.warning(
+        "charger security event", type=call.payload["type"], tech_info=call.payload.get("techInfo")
+    )
+    return {}
+
+
+HANDLERS: dict[str, Handler] = {
+    "BootNotification": boot_notification,
+    "Heartbeat": heartbeat,
+    "StatusNotification": status_notification,
+    "Authorize": authorize,
+    "StartTransaction": start_transaction,
+    "StopTransaction": stop_transaction,
+    "MeterValues": meter_values,
+    "DataTransfer": data_transfer,
+    "DiagnosticsStatusNotification": notification,
+    "FirmwareStatusNotification": notification,
+    "SecurityEventNotification": security_event,
+}

@@ -1,0 +1,133 @@
+"""OCPP 2.0.1: the charging station to CSMS messages (OCPP 2.0.1 Part 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from gateway.ocpp_handlers.context import Handler, Session, authorization_record
+from gateway.policy_engine.decision import Decision
+from gateway.rpc.frames import Call
+from gateway.timeutil import parse_ocpp_datetime, to_ocpp
+
+log = structlog.get_logger("gateway.ocpp.v201")
+
+
+def id_token_info(decision: Decision) -> dict[str, Any]:
+    """``IdTokenInfoType`` (§2.29): an Accepted carries its cache expiry (C10)."""
+    info: dict[str, Any] = {"status": decision.ocpp201_status()}
+    if decision.accepted and decision.expires_at is not None:
+        info["cacheExpiryDateTime"] = to_ocpp(decision.expires_at)
+    if decision.group_id:
+        info["groupIdToken"] = {"idToken": decision.group_id[:36], "type": "Central"}
+    return info
+
+
+async def boot_notification(s: Session, call: Call) -> dict[str, Any]:
+    """B01: every registered station is Accepted."""
+    station = call.payload["chargingStation"]
+    info = {
+        "vendor": station.get("vendorName"),
+        "model": station.get("model"),
+        "serial_number": station.get("serialNumber"),
+        "firmware_version": station.get("firmwareVersion"),
+    }
+    await s.services.stations.record_boot(s.charge_point_id, "2.0.1", info, s.now())
+    s.booted_now()
+    return {
+        "status": "Accepted",
+        "currentTime": to_ocpp(s.now()),
+        "interval": s.services.heartbeat_interval,
+    }
+
+
+async def heartbeat(s: Session, call: Call) -> dict[str, Any]:
+    return {"currentTime": to_ocpp(s.now())}
+
+
+async def status_notification(s: Session, call: Call) -> dict[str, Any]:
+    p = call.payload
+    log.info(
+        "status", evse_id=p["evseId"], connector_id=p["connectorId"], status=p["connectorStatus"]
+    )
+    return {}
+
+
+async def authorize(s: Session, call: Call) -> dict[str, Any]:
+    """C01."""
+    return {"idTokenInfo": id_token_info(s.decide(call.payload["idToken"]["idToken"]))}
+
+
+async def transaction_event(s: Session, call: Call) -> dict[str, Any]:
+    """E01-E15: every event is recorded, ``offline`` ones included; a token is re-checked.
+
+    The same (transactionId, seqNo) again changes nothing and gets its first answer.
+    """
+    p = call.payload
+    token = p.get("idToken")
+    decision = s.decide(token["idToken"]) if token else None
+    response: dict[str, Any] = {"idTokenInfo": id_token_info(decision)} if decision else {}
+    outcome = await s.services.transactions.transaction_event(
+        s.charge_point_id,
+        p,
+        parse_ocpp_datetime(p["timestamp"]),
+        authorization_record(decision) if decision else None,
+        response,
+        s.now(),
+    )
+    if outcome.duplicate_response is not None:
+        log.info(
+            "transaction event repeated",
+            seq_no=p["seqNo"],
+            transaction=p["transactionInfo"]["transactionId"],
+        )
+        return outcome.duplicate_response
+    if outcome.open_delta:
+        s.services.metrics.open_transactions.inc(outcome.open_delta)
+    if outcome.seq_gap:
+        log.warning(
+            "seqNo gap",
+            seq_no=p["seqNo"],
+            missing=outcome.missing_seq_nos,
+            transaction=p["transactionInfo"]["transactionId"],
+        )
+    return response
+
+
+async def meter_values(s: Session, call: Call) -> dict[str, Any]:
+    """J01: kept with the EVSE id."""
+    await s.services.transactions.meter_values(
+        s.charge_point_id, "2.0.1", call.message_id, call.payload, s.now()
+    )
+    return {}
+
+
+async def notification(s: Session, call: Call) -> dict[str, Any]:
+    """NotifyReport, NotifyEvent, firmware and log status: acknowledged and logged."""
+    log.info("notification", action=call.action)
+    return {}
+
+
+async def security_event(s: Session, call: Call) -> dict[str, Any]:
+    """A04: logged and counted."""
+    s.services.metrics.security_events.labels("charger_reported").inc()
+    log.warning(
+        "charger security event", type=call.payload["type"], tech_info=call.payload.get("techInfo")
+    )
+    return {}
+
+
+HANDLERS: dict[str, Handler] = {
+    "BootNotification": boot_notification,
+    "Heartbeat": heartbeat,
+    "StatusNotification": status_notification,
+    "Authorize": authorize,
+    "TransactionEvent": transaction_event,
+    "MeterValues": meter_values,
+    "NotifyReport": notification,
+    "NotifyEvent": notification,
+    "SecurityEventNotification": security_event,
+    "FirmwareStatusNotification": notification,
+    "LogStatusNotification": notification,
+}

@@ -1,0 +1,91 @@
+"""Charger passwords (OCPP Security Profile 1: HTTP Basic auth).
+
+Passwords are stored only as salted scrypt hashes:
+``scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>``.
+
+OCPP 2.0.1 ``BasicAuthPassword`` is a UTF-8 string; the OCPP 1.6 security
+whitepaper's ``AuthorizationKey`` is 20 raw bytes that some chargers send as
+is and others send hex-encoded. :func:`candidates` yields every form a
+received password may stand for, so either configuration works.
+
+A slow hash makes every handshake cost ~50 ms of CPU. :class:`VerifiedCache`
+remembers, per charger, an HMAC (keyed with a per-process random key) of the
+last password that verified, so a reconnecting charger costs microseconds and
+a reconnect storm does not turn into a CPU storm. Nothing secret is persisted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections import OrderedDict
+from collections.abc import Iterator
+
+_N, _R, _P, _DKLEN = 2**14, 8, 1, 32
+_MAXMEM = 64 * 1024 * 1024
+
+
+def hash_password(password: str | bytes, *, n: int = _N) -> str:
+    raw = password.encode() if isinstance(password, str) else password
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(raw, salt=salt, n=n, r=_R, p=_P, dklen=_DKLEN, maxmem=_MAXMEM)
+    b64 = base64.b64encode
+    return f"scrypt${n}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(stored: str, password: bytes) -> bool:
+    """Check ``password`` (as received) against a stored hash; constant-time compare."""
+    try:
+        scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
+        for candidate in candidates(password):
+            digest = hashlib.scrypt(
+                candidate,
+                salt=salt,
+                n=int(n),
+                r=int(r),
+                p=int(p),
+                dklen=len(expected),
+                maxmem=_MAXMEM,
+            )
+            if hmac.compare_digest(digest, expected):
+                return True
+    except (ValueError, TypeError):
+        return False
+    return False
+
+
+def candidates(password: bytes) -> Iterator[bytes]:
+    """The received password, then its hex forms when it is a 20-byte 1.6 AuthorizationKey."""
+    yield password
+    if len(password) == 20:
+        yield password.hex().encode()
+        yield password.hex().upper().encode()
+
+
+class VerifiedCache:
+    """Per-charger memory of the last password that verified against a stored hash."""
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._max = max_entries
+
+    def _mac(self, password: bytes) -> bytes:
+        return hmac.new(self._key, password, hashlib.sha256).digest()
+
+    def check(self, identity: str, stored: str, password: bytes) -> bool:
+        entry = self._entries.get(identity)
+        if entry is None or entry[0] != stored:
+            return False
+        return hmac.compare_digest(entry[1], self._mac(password))
+
+    def remember(self, identity: str, stored: str, password: bytes) -> None:
+        self._entries[identity] = (stored, self._mac(password))
+        self._entries.move_to_end(identity)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
