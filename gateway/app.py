@@ -88,7 +88,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.db.open()
-        await self._reload_cache()
+        await self.reload_cache()
         self.metrics.open_transactions.set(await self.transactions.count_open())
         for version, handlers in HANDLERS.items():
             for action in handlers:
@@ -107,6 +107,7 @@ class Gateway:
             ping_interval=ocpp.ping_interval,
             ping_timeout=ocpp.ping_timeout,
             open_timeout=ocpp.open_timeout,
+            close_timeout=ocpp.close_timeout,
             compression=None,
             ssl=self._tls_context(),
             server_header="ocpp-gateway",
@@ -171,7 +172,7 @@ class Gateway:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
 
-    async def _reload_cache(self) -> None:
+    async def reload_cache(self) -> None:
         generation = await self.members.cache_generation()
         if generation != self._cache_generation:
             self.authorizer.load(await self.members.grants())
@@ -184,7 +185,7 @@ class Gateway:
         while True:
             await asyncio.sleep(CACHE_POLL_SECONDS)
             try:
-                await self._reload_cache()
+                await self.reload_cache()
             except Exception as exc:
                 log.error("cache reload failed", error=repr(exc))
 

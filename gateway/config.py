@@ -35,6 +35,7 @@ class OcppSettings(_Section):
     ping_interval: float | None = Field(60.0, gt=0)
     ping_timeout: float | None = Field(30.0, gt=0)
     open_timeout: float = Field(10.0, gt=0)
+    close_timeout: float = Field(10.0, gt=0)
     heartbeat_interval: int = Field(300, ge=10, le=86_400)
     outbound_call_timeout: float = Field(30.0, gt=0)
     replay_window: int = Field(64, ge=0, le=10_000, description="answers kept per charger")

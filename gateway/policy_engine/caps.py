@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, tzinfo
+from functools import lru_cache
+from operator import attrgetter
 
 from .combine import EffectivePolicy
 from .decision import AuthStatus, Reason, Rule
@@ -70,17 +72,24 @@ class _Totals:
         return found
 
 
-def _admission_rules(
-    policy: EffectivePolicy,
-) -> tuple[tuple[Rule, str, tuple[PeriodCap, ...], AuthStatus, _Measure, str], ...]:
-    return (
-        (Rule.CAP_AMOUNT, "amount_caps", policy.amount_caps, AuthStatus.NO_CREDIT,
-         lambda t: t.amount_committed, "minor units committed"),
-        (Rule.CAP_ENERGY, "energy_caps", policy.energy_caps, AuthStatus.NO_CREDIT,
-         lambda t: t.energy_committed, "Wh committed"),
-        (Rule.CAP_SESSIONS, "session_caps", policy.session_caps, AuthStatus.NOT_AT_THIS_TIME,
-         lambda t: t.sessions, "sessions started"),
-    )  # fmt: skip
+_CapTable = tuple[tuple[Rule, str, AuthStatus, _Measure, str], ...]
+
+# (rule, EffectivePolicy field, refusal, what counts, unit), in rule order.
+_ADMISSION: _CapTable = (
+    (Rule.CAP_AMOUNT, "amount_caps", AuthStatus.NO_CREDIT,
+     attrgetter("amount_committed"), "minor units committed"),
+    (Rule.CAP_ENERGY, "energy_caps", AuthStatus.NO_CREDIT,
+     attrgetter("energy_committed"), "Wh committed"),
+    (Rule.CAP_SESSIONS, "session_caps", AuthStatus.NOT_AT_THIS_TIME,
+     attrgetter("sessions"), "sessions started"),
+)  # fmt: skip
+_ENFORCEMENT: _CapTable = (
+    (Rule.CAP_AMOUNT, "amount_caps", AuthStatus.NO_CREDIT,
+     attrgetter("amount_spent"), "minor units spent"),
+    (Rule.CAP_ENERGY, "energy_caps", AuthStatus.NO_CREDIT,
+     attrgetter("energy_spent"), "Wh spent"),
+)  # fmt: skip
+_CONCURRENT = Rule.CAP_CONCURRENT
 
 
 def check_limits(
@@ -90,54 +99,49 @@ def check_limits(
 
     Appends one `Reason` per cap checked to `checks`; returns the first breach.
     """
-    totals = _Totals(usage)
-    for rule, name, caps, status, measure, unit in _admission_rules(policy):
-        for cap in caps:
-            days = period_days(cap.period, today)
-            used = measure(totals.of(days))
-            reason = _cap_reason(rule, cap, policy.source(name), f"{used} {unit}", used)
-            checks.append(reason)
-            if not reason.passed:
-                return Breach(status, reason, days[1])
-    if policy.max_concurrent is not None:
-        running = len(usage.running)
-        reason = Reason(
-            Rule.CAP_CONCURRENT,
-            limit=f"{policy.max_concurrent} running ({policy.source('max_concurrent')})",
-            value=f"{running} running",
-            passed=running < policy.max_concurrent,
-        )
-        checks.append(reason)
-        if not reason.passed:
-            return Breach(AuthStatus.CONCURRENT_TX, reason, None)
-    return None
+    breach = _check_caps(_ADMISSION, usage, policy, today, checks)
+    if breach is not None:
+        return breach
+    limit = policy.labels["max_concurrent"]
+    if policy.max_concurrent is None:
+        checks.append(_passed(_CONCURRENT, limit))
+        return None
+    running = len(usage.running)
+    ok = running < policy.max_concurrent
+    reason = Reason(_CONCURRENT, limit, f"{running} running", passed=ok)
+    checks.append(reason)
+    return None if ok else Breach(AuthStatus.CONCURRENT_TX, reason, None)
 
 
 def check_running_caps(
     usage: MemberUsage, policy: EffectivePolicy, day: date, checks: list[Reason]
 ) -> Breach | None:
     """Enforcement: amount then energy caps, actual spend, periods holding `day`."""
+    return _check_caps(_ENFORCEMENT, usage, policy, day, checks)
+
+
+def _check_caps(
+    table: _CapTable, usage: MemberUsage, policy: EffectivePolicy, day: date, checks: list[Reason]
+) -> Breach | None:
     totals = _Totals(usage)
-    rules: tuple[tuple[Rule, str, tuple[PeriodCap, ...], _Measure, str], ...] = (
-        (Rule.CAP_AMOUNT, "amount_caps", policy.amount_caps,
-         lambda t: t.amount_spent, "minor units spent"),
-        (Rule.CAP_ENERGY, "energy_caps", policy.energy_caps,
-         lambda t: t.energy_spent, "Wh spent"),
-    )  # fmt: skip
-    for rule, name, caps, measure, unit in rules:
-        for cap in caps:
+    for rule, name, status, measure, unit in table:
+        caps: tuple[PeriodCap, ...] = getattr(policy, name)
+        if not caps:
+            checks.append(_passed(rule, policy.labels[name]))
+            continue
+        for cap, limit in zip(caps, policy.cap_labels[name], strict=True):
             days = period_days(cap.period, day)
             used = measure(totals.of(days))
-            reason = _cap_reason(rule, cap, policy.source(name), f"{used} {unit}", used)
+            reason = Reason(rule, limit, f"{used} {unit}", passed=used < cap.limit)
             checks.append(reason)
             if not reason.passed:
-                return Breach(AuthStatus.NO_CREDIT, reason, days[1])
+                return Breach(status, reason, days[1])
     return None
 
 
-def _cap_reason(rule: Rule, cap: PeriodCap, source: str, value: str, used: int) -> Reason:
-    limit = f"{cap.limit} per {cap.period} ({source})"
-    return Reason(rule, limit=limit, value=value, passed=used < cap.limit)
+@lru_cache(maxsize=1024)
+def _passed(rule: str, limit: str) -> Reason:
+    return Reason(rule, limit, passed=True)
 
 
 def reserve(
@@ -154,8 +158,8 @@ def reserve(
     if breach is not None:
         return Refusal(breach.status, breach.reason)
     totals = _Totals(usage)
-    amount_hold = _hold(policy.amount_caps, today, totals, lambda t: t.amount_committed)
-    energy_hold = _hold(policy.energy_caps, today, totals, lambda t: t.energy_committed)
+    amount_hold = _hold(policy.amount_caps, today, totals, attrgetter("amount_committed"))
+    energy_hold = _hold(policy.energy_caps, today, totals, attrgetter("energy_committed"))
     return start_session(usage, start, tz, amount_hold=amount_hold, energy_hold=energy_hold)
 
 

@@ -16,8 +16,10 @@ concurrent sessions, validity) independently:
 
 So an operator can grant one member an exception (a member policy with
 24/7 hours overrides the organisation's office hours for that rule only,
-keeping its caps), while putting a member in one more group never gives them
-more than they had: groups only narrow what the next group allows.
+keeping its caps), and a group can grant its members an exception to the
+organisation's default; but once one of a member's groups sets a rule,
+putting the member in one more group can only narrow that rule, never widen
+it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,34 @@ class EffectivePolicy:
     """The rules that apply to one member; every tuple entry must be satisfied.
 
     `sources` maps a rule name (a `Policy` field) to the scopes it came from,
-    empty when no policy sets it.
+    as shown by `explain` ("member:7", "group:2,5"); absent: "default".
+    `labels` and `cap_labels` (one per cap) hold the `explain` limits of the
+    rules, formatted once per member rather than on every decision.
     """
+
+    def __post_init__(self) -> None:
+        labels = {
+            "validity": f"{_iso(self.valid_from)}..{_iso(self.valid_until)}"
+            f" ({self.source('validity')})",
+            "stations": f"{_describe_scopes(self.stations)} ({self.source('stations')})",
+            "hours": f"{len(self.hours)} schedule(s) ({self.source('hours')})",
+            "max_concurrent": (
+                f"{self.max_concurrent} running ({self.source('max_concurrent')})"
+                if self.max_concurrent is not None
+                else "none (default)"
+            ),
+        }
+        cap_labels = {}
+        for name, caps in (
+            ("amount_caps", self.amount_caps),
+            ("energy_caps", self.energy_caps),
+            ("session_caps", self.session_caps),
+        ):
+            source = self.source(name)
+            labels[name] = f"none ({source})"
+            cap_labels[name] = tuple(f"{c.limit} per {c.period} ({source})" for c in caps)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "cap_labels", cap_labels)
 
     stations: tuple[StationScope, ...] = ()
     hours: tuple[WeeklySchedule, ...] = ()
@@ -57,18 +85,26 @@ class EffectivePolicy:
     max_concurrent: int | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    sources: dict[str, tuple[PolicyScope, ...]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(init=False, repr=False, compare=False)
+    cap_labels: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def source(self, rule: str) -> str:
         """Where a rule came from, for `explain`: "member:7", "group:2,5", "default"."""
-        scopes = self.sources.get(rule, ())
-        if not scopes:
-            return "default"
-        return f"{scopes[0].kind.value}:" + ",".join(str(s.id) for s in scopes)
+        return self.sources.get(rule, "default")
 
 
 def resolve_policy(snapshot: Snapshot, member: MemberInfo) -> EffectivePolicy:
-    """The effective policy of `member` (see the module docstring)."""
+    """The effective policy of `member` (see the module docstring), memoised per snapshot."""
+    memo = snapshot.policy_memo.get(member.id)
+    if memo is not None and memo[0] is member:
+        return memo[1]
+    policy = _resolve(snapshot, member)
+    snapshot.policy_memo[member.id] = (member, policy)
+    return policy
+
+
+def _resolve(snapshot: Snapshot, member: MemberInfo) -> EffectivePolicy:
     policies = snapshot.policies
     layers: list[list[tuple[PolicyScope, Policy]]] = []
     own = PolicyScope(ScopeKind.MEMBER, member.id)
@@ -83,13 +119,14 @@ def resolve_policy(snapshot: Snapshot, member: MemberInfo) -> EffectivePolicy:
 
 
 def _combine(layers: Sequence[Sequence[tuple[PolicyScope, Policy]]]) -> EffectivePolicy:
-    sources: dict[str, tuple[PolicyScope, ...]] = {}
+    sources: dict[str, str] = {}
 
     def pick(rule: str, get: Callable[[Policy], T | None]) -> list[T]:
         for layer in layers:
             found = [(scope, value) for scope, p in layer if (value := get(p)) is not None]
             if found:
-                sources[rule] = tuple(scope for scope, _ in found)
+                kind = found[0][0].kind.value
+                sources[rule] = f"{kind}:" + ",".join(str(scope.id) for scope, _ in found)
                 return [value for _, value in found]
         return []
 
@@ -110,6 +147,22 @@ def _combine(layers: Sequence[Sequence[tuple[PolicyScope, Policy]]]) -> Effectiv
 
 def _flatten(groups: list[tuple[PeriodCap, ...]]) -> tuple[PeriodCap, ...]:
     return tuple(cap for caps in groups for cap in caps)
+
+
+def _iso(instant: datetime | None) -> str:
+    return instant.isoformat() if instant is not None else "none"
+
+
+def _describe_scopes(scopes: tuple[StationScope, ...]) -> str:
+    if not scopes:
+        return "all stations of the organisation"
+    return " and ".join(_describe_scope(s) for s in scopes)
+
+
+def _describe_scope(scope: StationScope) -> str:
+    if scope.all_stations:
+        return "all stations"
+    return f"{len(scope.stations)} station(s) + {len(scope.sites)} site(s)"
 
 
 def _latest(values: Iterable[datetime | None]) -> datetime | None:

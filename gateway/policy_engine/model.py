@@ -14,15 +14,18 @@ not set the rule" (it is inherited from a less specific scope, see
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .hours import WeeklySchedule
 from .periods import Period
 from .tariff import Tariff
+
+if TYPE_CHECKING:
+    from .combine import EffectivePolicy
 
 
 def normalize_token(value: str) -> str:
@@ -205,13 +208,22 @@ class PolicyScope(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything the engine reads, as read-only maps (build with `Snapshot.build`)."""
+    """Everything the engine reads, as read-only maps (build with `Snapshot.build`).
+
+    `policy_memo` remembers each member's effective policy once resolved
+    (`combine.resolve_policy`); it lives and dies with this snapshot, so a
+    reload (a new snapshot) starts afresh. It is the only mutable part and
+    never changes an answer, only how fast it comes.
+    """
 
     tokens: Mapping[str, TokenInfo]
     members: Mapping[int, MemberInfo]
     stations: Mapping[str, StationInfo]
     organisations: Mapping[int, OrganisationInfo]
     policies: Mapping[PolicyScope, Policy]
+    policy_memo: dict[int, tuple[MemberInfo, EffectivePolicy]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def build(
