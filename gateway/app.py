@@ -21,18 +21,21 @@ import structlog
 import uvicorn
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from gateway.authorization import TokenTableAuthorizer
 from gateway.config import Settings
+from gateway.enforcement import Enforcer
 from gateway.http_api import create_http_app
 from gateway.metrics import Metrics
 from gateway.ocpp_handlers import v16, v201
 from gateway.ocpp_handlers.context import Handler, Services
+from gateway.policy_cache.cache import PolicyCache
+from gateway.policy_cache.loader import load_snapshot, load_usage
 from gateway.rpc.replay import ReplayCache
 from gateway.rpc.validation import validator
 from gateway.security.passwords import VerifiedCache
 from gateway.security.throttle import FailureThrottle
 from gateway.store.database import Database
 from gateway.store.members import MemberStore
+from gateway.store.policies import PolicyStore
 from gateway.store.stations import StationStore
 from gateway.store.transactions import TransactionStore
 from gateway.timeutil import Clock, system_clock
@@ -57,15 +60,20 @@ class Gateway:
         self.stations = StationStore(self.db)
         self.members = MemberStore(self.db)
         self.transactions = TransactionStore(self.db)
+        self.policies = PolicyStore(self.db)
         ocpp = settings.ocpp
-        self.authorizer = TokenTableAuthorizer(timedelta(seconds=ocpp.max_cache_lifetime))
+        self.clock = clock
+        self.cache = PolicyCache(timedelta(seconds=ocpp.max_cache_lifetime))
+        self.connections: dict[str, ChargerConnection] = {}
+        self.enforcer = Enforcer(self.transactions, self.metrics, self.connections.get)
         self.services = Services(
             clock=clock,
             metrics=self.metrics,
             stations=self.stations,
             members=self.members,
             transactions=self.transactions,
-            authorizer=self.authorizer,
+            cache=self.cache,
+            enforcer=self.enforcer,
             heartbeat_interval=ocpp.heartbeat_interval,
         )
         self.replay = ReplayCache(ocpp.replay_window, ocpp.replay_ttl, time.monotonic)
@@ -75,7 +83,6 @@ class Gateway:
             VerifiedCache(),
             self.metrics,
         )
-        self.connections: dict[str, ChargerConnection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ws_server: Server | None = None
         self._http: uvicorn.Server | None = None
@@ -88,7 +95,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.db.open()
-        await self.reload_cache()
+        await self.reload_cache(with_usage=True)
         self.metrics.open_transactions.set(await self.transactions.count_open())
         for version, handlers in HANDLERS.items():
             for action in handlers:
@@ -156,7 +163,7 @@ class Gateway:
     async def readiness(self) -> dict[str, bool]:
         return {
             "database": await self.db.ping(),
-            "cache": self.authorizer.loaded,
+            "cache": self.cache.loaded,
             "listening": self._ws_server is not None and self._ws_server.is_serving(),
         }
 
@@ -172,13 +179,32 @@ class Gateway:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
 
-    async def reload_cache(self) -> None:
+    async def reload_cache(self, *, with_usage: bool = False) -> None:
+        """Rebuild the snapshot when the data changed; re-check every running session.
+
+        Usage counters are rebuilt from the transactions only at start: after
+        that the cache itself keeps them current.
+        """
         generation = await self.members.cache_generation()
-        if generation != self._cache_generation:
-            self.authorizer.load(await self.members.grants())
-            if self._cache_generation >= 0:
-                log.info("authorization cache reloaded", generation=generation)
-            self._cache_generation = generation
+        if generation == self._cache_generation and not with_usage:
+            return
+        started = time.perf_counter()
+        snapshot = await load_snapshot(self.policies)
+        usage = await load_usage(self.policies, snapshot, self.clock()) if with_usage else None
+        self.cache.load(snapshot, usage)
+        log.info(
+            "policy cache loaded",
+            generation=generation,
+            tokens=len(snapshot.tokens),
+            members=len(snapshot.members),
+            stations=len(snapshot.stations),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        self._cache_generation = generation
+        now = self.clock()
+        for member_id, session_id, station_id in list(self.cache.running()):
+            verdict = self.cache.recheck(member_id, session_id, now)
+            self.enforcer.apply(session_id, station_id, verdict)
 
     async def _watch_cache(self) -> None:
         """Pick up changes made by other processes (the CLI) within a second."""

@@ -112,6 +112,12 @@ class Metrics:
             ["action", "outcome"],
             registry=r,
         )
+        self.policy_breaches = Counter(
+            "ocpp_gateway_policy_breaches",
+            "Running sessions found breaking a rule, by rule and action",
+            ["rule", "action"],
+            registry=r,
+        )
         self.sessions_stopped = Counter(
             "ocpp_gateway_sessions_stopped",
             "Sessions the gateway ended, by reason",

@@ -22,6 +22,7 @@ from gateway.security.passwords import hash_password
 
 PASSWORDS = {"CP16": "password-of-cp16", "CP201": "password-of-cp201", "CPX": "password-of-cpx!"}
 GROUP = "ORG-GROUP"
+ORGANISATION = "Test Org"
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Harness:
         expires_at: datetime | None = None,
     ) -> int:
         gw, now = self.gateway, datetime.now(UTC)
-        org = await gw.members.ensure_organisation("Test Org", now, group_token=GROUP)
+        org = await gw.members.ensure_organisation(ORGANISATION, now, group_token=GROUP)
         member = await gw.members.add_member(
             org,
             now,
@@ -83,8 +84,9 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
         await gw.start()
         started.append(gw)
         now = datetime.now(UTC)
+        org = await gw.members.ensure_organisation(ORGANISATION, now, group_token=GROUP)
         for cpid, password in PASSWORDS.items():
-            await gw.stations.add(cpid, hash_password(password, n=2**10), now)
+            await gw.stations.add(cpid, hash_password(password, n=2**10), now, organisation_id=org)
         harness = Harness(gw, f"ws://127.0.0.1:{gw.ocpp_port}", f"http://127.0.0.1:{gw.http_port}")
         await harness.add_token("TAG-OK")
         return harness

@@ -14,10 +14,11 @@ from typing import Any, Protocol
 
 import structlog
 
-from gateway.authorization import Authorizer
+from gateway.enforcement import Enforcer
 from gateway.logs import token_ref
 from gateway.metrics import Metrics
-from gateway.policy_engine.decision import Decision
+from gateway.policy_cache.cache import PolicyCache, StartTicket
+from gateway.policy_engine import AuthRequest, Decision, Purpose, Tariff, TokenType
 from gateway.rpc.frames import Call
 from gateway.store.members import MemberStore
 from gateway.store.stations import StationRecord, StationStore
@@ -36,7 +37,8 @@ class Services:
     stations: StationStore
     members: MemberStore
     transactions: TransactionStore
-    authorizer: Authorizer
+    cache: PolicyCache
+    enforcer: Enforcer
     heartbeat_interval: int
 
 
@@ -76,11 +78,51 @@ class Session:
         self.booted = True
         self._on_boot()
 
-    def decide(self, id_token: str) -> Decision:
-        """Ask the authorizer; count and log the decision with its reason."""
-        now = self.now()
+    def _request(
+        self,
+        id_token: str,
+        purpose: Purpose,
+        token_type: str | None,
+        connector_id: int | None,
+        evse_id: int | None,
+    ) -> AuthRequest:
+        kind = TokenType(token_type) if token_type in _TOKEN_TYPES else None
+        return AuthRequest(id_token, self.charge_point_id, purpose, connector_id, evse_id, kind)
+
+    def authorize(
+        self,
+        id_token: str,
+        *,
+        token_type: str | None = None,
+        connector_id: int | None = None,
+        evse_id: int | None = None,
+    ) -> Decision:
+        """Authorize (1.6 §4.1, 2.0.1 C01): decide from memory, count and log the decision."""
+        request = self._request(id_token, Purpose.AUTHORIZE, token_type, connector_id, evse_id)
         started = time.perf_counter()
-        decision = self.services.authorizer.decide(id_token, self.charge_point_id, now)
+        decision = self.services.cache.decide(request, self.now())
+        self._record(id_token, decision, started)
+        return decision
+
+    def begin_start(
+        self,
+        id_token: str,
+        *,
+        token_type: str | None = None,
+        connector_id: int | None = None,
+        evse_id: int | None = None,
+        offline_at: datetime | None = None,
+    ) -> StartTicket:
+        """Re-check the token at a start and count the start (see ``PolicyCache.begin_start``)."""
+        request = self._request(id_token, Purpose.START, token_type, connector_id, evse_id)
+        started = time.perf_counter()
+        ticket = self.services.cache.begin_start(
+            request, offline_at or self.now(), offline=offline_at is not None
+        )
+        self._record(id_token, ticket.decision, started)
+        return ticket
+
+    def _record(self, id_token: str, decision: Decision, started: float) -> None:
         metrics = self.services.metrics
         metrics.decision_seconds.observe(time.perf_counter() - started)
         metrics.authorization_decisions.labels(decision.status.value, decision.reason.rule).inc()
@@ -89,12 +131,38 @@ class Session:
             token_ref=token_ref(id_token),
             status=decision.status.value,
             reason=decision.reason.as_dict(),
+            flagged=decision.flagged.rule if decision.flagged else None,
         )
-        return decision
+
+    def metered(self, member_id: int | None, transaction_id: int, energy_wh: int | None) -> bool:
+        """New energy for a running transaction; True when the gateway is stopping it."""
+        if member_id is None or energy_wh is None:
+            return False
+        session = str(transaction_id)
+        verdict = self.services.cache.meter(member_id, session, energy_wh, self.now())
+        return self.services.enforcer.apply(session, self.charge_point_id, verdict)
+
+    def ended(self, member_id: int | None, transaction_id: int, energy_wh: int | None) -> None:
+        session = str(transaction_id)
+        if member_id is not None:
+            self.services.cache.stop(member_id, session, energy_wh)
+        self.services.enforcer.forget(session)
+
+    def tariff(self, transaction_id: int | str) -> Tariff:
+        """The tariff a transaction is charged at (fixed at its start)."""
+        return self.services.cache.session_tariff(str(transaction_id), self.charge_point_id)
+
+
+_TOKEN_TYPES = frozenset(t.value for t in TokenType)
 
 
 def authorization_record(decision: Decision) -> Authorization:
-    return Authorization(decision.status.value, decision.reason.rule, decision.member_id)
+    """How a transaction's token was judged; refused or rule-breaking starts are flagged."""
+    if decision.flagged is not None:
+        return Authorization(decision.status.value, decision.flagged.rule, decision.member_id, True)
+    return Authorization(
+        decision.status.value, decision.reason.rule, decision.member_id, not decision.accepted
+    )
 
 
 Handler = Callable[[Session, Call], Awaitable[dict[str, Any]]]

@@ -55,24 +55,30 @@ async def status_notification(s: Session, call: Call) -> dict[str, Any]:
 
 async def authorize(s: Session, call: Call) -> dict[str, Any]:
     """§4.1."""
-    return {"idTagInfo": id_tag_info(s.decide(call.payload["idTag"]))}
+    return {"idTagInfo": id_tag_info(s.authorize(call.payload["idTag"]))}
 
 
 async def start_transaction(s: Session, call: Call) -> dict[str, Any]:
-    """§4.8: re-check the idTag, record the start durably (even refused), then answer.
+    """§4.8: re-check the idTag and count the start, record it durably (even refused), answer.
 
     A retry with the same (connector, idTag, timestamp, meterStart) gets the
-    same transactionId and the status first given.
+    same transactionId and the status first given, and is not counted twice.
     """
     p = call.payload
-    decision = s.decide(p["idTag"])
-    started = await s.services.transactions.start_16(
-        s.charge_point_id,
-        p,
-        parse_ocpp_datetime(p["timestamp"]),
-        authorization_record(decision),
-        s.now(),
-    )
+    ticket = s.begin_start(p["idTag"], connector_id=p["connectorId"])
+    decision = ticket.decision
+    try:
+        started = await s.services.transactions.start_16(
+            s.charge_point_id,
+            p,
+            parse_ocpp_datetime(p["timestamp"]),
+            authorization_record(decision),
+            s.now(),
+        )
+    except BaseException:
+        s.services.cache.abort_start(ticket)
+        raise
+    s.services.cache.confirm_start(ticket, str(started.transaction_id), replayed=started.replayed)
     if not started.replayed:
         s.services.metrics.open_transactions.inc()
     if not decision.accepted or started.replayed:
@@ -89,34 +95,43 @@ async def start_transaction(s: Session, call: Call) -> dict[str, Any]:
 
 
 async def stop_transaction(s: Session, call: Call) -> dict[str, Any]:
-    """§4.10: a stop for an unknown transaction is answered and kept in quarantine."""
+    """§4.10: settle the session; a stop for an unknown transaction is kept in quarantine."""
     p = call.payload
     outcome = await s.services.transactions.stop_16(
-        s.charge_point_id, call.message_id, p, parse_ocpp_datetime(p["timestamp"]), s.now()
+        s.charge_point_id,
+        call.message_id,
+        p,
+        parse_ocpp_datetime(p["timestamp"]),
+        s.now(),
+        s.tariff(p["transactionId"]),
     )
     if not outcome.known:
         s.services.metrics.quarantined.labels("StopTransaction").inc()
         log.warning(
             "stop for an unknown transaction quarantined", transaction_id=p["transactionId"]
         )
-    elif outcome.closed:
-        s.services.metrics.open_transactions.dec()
+    else:
+        if outcome.closed:
+            s.services.metrics.open_transactions.dec()
+        s.ended(outcome.member_id, p["transactionId"], outcome.energy_wh)
     if "idTag" in p:
-        return {"idTagInfo": id_tag_info(s.decide(p["idTag"]))}
+        return {"idTagInfo": id_tag_info(s.authorize(p["idTag"]))}
     return {}
 
 
 async def meter_values(s: Session, call: Call) -> dict[str, Any]:
-    """§4.7: kept; values for an unknown transaction go to quarantine."""
-    known = await s.services.transactions.meter_values(
+    """§4.7: kept; values for an unknown transaction go to quarantine; caps re-checked."""
+    outcome = await s.services.transactions.meter_values(
         s.charge_point_id, "1.6", call.message_id, call.payload, s.now()
     )
-    if not known:
+    if not outcome.known:
         s.services.metrics.quarantined.labels("MeterValues").inc()
         log.warning(
             "meter values for an unknown transaction quarantined",
             transaction_id=call.payload.get("transactionId"),
         )
+    elif outcome.transaction_id is not None:
+        s.metered(outcome.member_id, outcome.transaction_id, outcome.energy_wh)
     return {}
 
 

@@ -56,42 +56,79 @@ async def status_notification(s: Session, call: Call) -> dict[str, Any]:
 
 async def authorize(s: Session, call: Call) -> dict[str, Any]:
     """C01."""
-    return {"idTokenInfo": id_token_info(s.decide(call.payload["idToken"]["idToken"]))}
+    token = call.payload["idToken"]
+    return {"idTokenInfo": id_token_info(s.authorize(token["idToken"], token_type=token["type"]))}
 
 
 async def transaction_event(s: Session, call: Call) -> dict[str, Any]:
-    """E01-E15: every event is recorded, ``offline`` ones included; a token is re-checked.
+    """E01-E15: every event is recorded, ``offline`` ones included; the token is re-checked.
 
-    The same (transactionId, seqNo) again changes nothing and gets its first answer.
+    The first event carrying a token counts the start against the member's
+    caps (an offline one is accepted after the fact and flagged). The same
+    (transactionId, seqNo) again changes nothing and gets its first answer.
+    When the session must end (cap reached, member deactivated), the answer
+    carries the refusal in ``idTokenInfo`` and a RequestStopTransaction follows.
     """
     p = call.payload
+    uid = p["transactionInfo"]["transactionId"]
     token = p.get("idToken")
-    decision = s.decide(token["idToken"]) if token else None
+    evse = p.get("evse") or {}
+    ticket = None
+    decision = None
+    known = None
+    if token or p["eventType"] == "Ended":
+        known = await s.services.transactions.find(s.charge_point_id, uid)
+    if token:
+        timestamp = parse_ocpp_datetime(p["timestamp"])
+        if known is None or known["id_token"] is None:
+            ticket = s.begin_start(
+                token["idToken"],
+                token_type=token["type"],
+                evse_id=evse.get("id"),
+                connector_id=evse.get("connectorId"),
+                offline_at=timestamp if p.get("offline") else None,
+            )
+            decision = ticket.decision
+        else:
+            decision = s.authorize(
+                token["idToken"], token_type=token["type"], evse_id=evse.get("id")
+            )
     response: dict[str, Any] = {"idTokenInfo": id_token_info(decision)} if decision else {}
-    outcome = await s.services.transactions.transaction_event(
-        s.charge_point_id,
-        p,
-        parse_ocpp_datetime(p["timestamp"]),
-        authorization_record(decision) if decision else None,
-        response,
-        s.now(),
-    )
-    if outcome.duplicate_response is not None:
-        log.info(
-            "transaction event repeated",
-            seq_no=p["seqNo"],
-            transaction=p["transactionInfo"]["transactionId"],
+    try:
+        outcome = await s.services.transactions.transaction_event(
+            s.charge_point_id,
+            p,
+            parse_ocpp_datetime(p["timestamp"]),
+            authorization_record(decision) if decision else None,
+            response,
+            s.now(),
+            s.tariff(known["id"] if known else ""),
         )
+    except BaseException:
+        if ticket is not None:
+            s.services.cache.abort_start(ticket)
+        raise
+    if ticket is not None:
+        if outcome.first_token:
+            s.services.cache.confirm_start(ticket, str(outcome.transaction_id), replayed=False)
+        else:
+            s.services.cache.abort_start(ticket)
+    if outcome.duplicate_response is not None:
+        log.info("transaction event repeated", seq_no=p["seqNo"], transaction=uid)
         return outcome.duplicate_response
     if outcome.open_delta:
         s.services.metrics.open_transactions.inc(outcome.open_delta)
     if outcome.seq_gap:
         log.warning(
-            "seqNo gap",
-            seq_no=p["seqNo"],
-            missing=outcome.missing_seq_nos,
-            transaction=p["transactionInfo"]["transactionId"],
+            "seqNo gap", seq_no=p["seqNo"], missing=outcome.missing_seq_nos, transaction=uid
         )
+    if outcome.ended:
+        s.ended(outcome.member_id, outcome.transaction_id, outcome.energy_wh)
+    elif s.metered(outcome.member_id, outcome.transaction_id, outcome.energy_wh):
+        verdict = s.services.cache.recheck(
+            outcome.member_id or 0, str(outcome.transaction_id), s.now()
+        )
+        response = {**response, "idTokenInfo": {"status": verdict.status.value}}
     return response
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import aiosqlite
 
 from gateway.meter import energy_readings_wh
+from gateway.policy_engine import Tariff
 from gateway.store.database import Database
 from gateway.timeutil import to_text
 
@@ -29,10 +30,7 @@ class Authorization:
     status: str
     reason: str
     member_id: int | None
-
-    @property
-    def flagged(self) -> bool:
-        return self.status != "Accepted"
+    flagged: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +44,18 @@ class Started16:
 class Stopped16:
     known: bool
     closed: bool
+    member_id: int | None = None
+    energy_wh: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterOutcome:
+    """Where meter values went; for a known transaction, its member and energy so far."""
+
+    known: bool
+    transaction_id: int | None = None
+    member_id: int | None = None
+    energy_wh: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,10 @@ class EventOutcome:
     seq_gap: bool
     missing_seq_nos: int
     open_delta: int
+    member_id: int | None = None
+    energy_wh: int | None = None
+    first_token: bool = False
+    ended: bool = False
 
 
 def _json(value: Any) -> str:
@@ -72,6 +86,19 @@ async def _update_meter(
         " meter_last_wh = max(COALESCE(meter_last_wh, ?), ?), updated_at = ? WHERE id = ?",
         (readings[0], max(readings), max(readings), now, transaction_id),
     )
+
+
+async def _energy(db: aiosqlite.Connection, transaction_id: int) -> tuple[int | None, int | None]:
+    """(member id, energy in Wh so far) of a transaction."""
+    async with db.execute(
+        "SELECT member_id, COALESCE(energy_wh, meter_last_wh - COALESCE(meter_start_wh,"
+        " meter_first_wh)) FROM transactions WHERE id = ?",
+        (transaction_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None, None
+    return row[0], (int(row[1]) if row[1] is not None else None)
 
 
 class TransactionStore:
@@ -159,6 +186,7 @@ class TransactionStore:
         payload: dict[str, Any],
         timestamp: datetime,
         now: datetime,
+        tariff: Tariff,
     ) -> Stopped16:
         """Record a StopTransaction (OCPP 1.6 §4.10); unknown transactions go to quarantine."""
         transaction_id = payload["transactionId"]
@@ -205,7 +233,12 @@ class TransactionStore:
                     transaction_id,
                 ),
             )
-            return Stopped16(known=True, closed=row[0] == "Open")
+            member_id, energy = await _energy(db, transaction_id)
+            await db.execute(
+                "UPDATE transactions SET cost = ? WHERE id = ?",
+                (tariff.cost(energy or 0), transaction_id),
+            )
+            return Stopped16(True, row[0] == "Open", member_id, energy)
 
         return await self._db.write(op)
 
@@ -216,12 +249,12 @@ class TransactionStore:
         message_id: str,
         payload: dict[str, Any],
         now: datetime,
-    ) -> bool:
+    ) -> MeterOutcome:
         """Store a MeterValues message; a 1.6 transactionId that is unknown goes to quarantine."""
         transaction_id = payload.get("transactionId")
         connector = payload.get("connectorId", payload.get("evseId"))
 
-        async def op(db: aiosqlite.Connection) -> bool:
+        async def op(db: aiosqlite.Connection) -> MeterOutcome:
             if transaction_id is not None:
                 async with db.execute(
                     "SELECT 1 FROM transactions WHERE id = ? AND charge_point_id = ?",
@@ -238,16 +271,18 @@ class TransactionStore:
                         payload,
                         now,
                     )
-                    return False
+                    return MeterOutcome(known=False)
             stamp = to_text(now)
             await db.execute(
                 "INSERT INTO meter_values (transaction_id, charge_point_id, connector_id, payload,"
                 " received_at) VALUES (?, ?, ?, ?, ?)",
                 (transaction_id, charge_point_id, connector, _json(payload["meterValue"]), stamp),
             )
-            if transaction_id is not None:
-                await _update_meter(db, transaction_id, payload["meterValue"], stamp)
-            return True
+            if transaction_id is None:
+                return MeterOutcome(known=True)
+            await _update_meter(db, transaction_id, payload["meterValue"], stamp)
+            member_id, energy = await _energy(db, transaction_id)
+            return MeterOutcome(True, transaction_id, member_id, energy)
 
         return await self._db.write(op)
 
@@ -261,6 +296,7 @@ class TransactionStore:
         auth: Authorization | None,
         response: dict[str, Any],
         now: datetime,
+        tariff: Tariff,
     ) -> EventOutcome:
         """Record a TransactionEvent (OCPP 2.0.1 E01-E15).
 
@@ -349,7 +385,13 @@ class TransactionStore:
                     "UPDATE transactions SET started_at = ? WHERE id = ?",
                     (to_text(timestamp), transaction_id),
                 )
+            first_token = False
             if id_token is not None and auth is not None:
+                async with db.execute(
+                    "SELECT id_token IS NULL FROM transactions WHERE id = ?", (transaction_id,)
+                ) as cur:
+                    token_row = await cur.fetchone()
+                first_token = bool(token_row and token_row[0])
                 await db.execute(
                     "UPDATE transactions SET id_token = COALESCE(id_token, ?),"
                     " member_id = COALESCE(member_id, ?), auth_status = COALESCE(auth_status, ?),"
@@ -374,29 +416,58 @@ class TransactionStore:
                 )
                 await _update_meter(db, transaction_id, meter_values, stamp)
             open_delta = 1 if created else 0
+            ended = False
             if event_type == "Ended":
                 cur = await db.execute(
                     "UPDATE transactions SET state = 'Ended', ended_at = ?, stop_reason = ?"
                     " WHERE id = ? AND state = 'Open'",
                     (to_text(timestamp), info.get("stoppedReason", "Local"), transaction_id),
                 )
+                ended = cur.rowcount == 1
                 open_delta -= cur.rowcount
             await db.execute(
                 "UPDATE transactions SET energy_wh = meter_last_wh - meter_first_wh"
                 " WHERE id = ? AND meter_first_wh IS NOT NULL",
                 (transaction_id,),
             )
+            member_id, energy = await _energy(db, transaction_id)
+            if ended:
+                await db.execute(
+                    "UPDATE transactions SET cost = ? WHERE id = ?",
+                    (tariff.cost(energy or 0), transaction_id),
+                )
             async with db.execute(
                 "SELECT missing_seq_nos FROM transactions WHERE id = ?", (transaction_id,)
             ) as cur:
                 missing_row = await cur.fetchone()
             missing = int(missing_row[0]) if missing_row else 0
             gap = seq_max is not None and seq_no != seq_max + 1
-            return EventOutcome(transaction_id, None, gap, missing, open_delta)
+            return EventOutcome(
+                transaction_id,
+                None,
+                gap,
+                missing,
+                open_delta,
+                member_id,
+                energy,
+                first_token,
+                ended,
+            )
 
         return await self._db.write(op)
 
     # -- queries ----------------------------------------------------------------------------
+
+    async def mark_stop_requested(self, transaction_id: int, reason: str) -> dict[str, Any] | None:
+        """Record why the gateway ends a transaction; returns the transaction."""
+
+        async def op(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "UPDATE transactions SET stop_requested = ? WHERE id = ?", (reason, transaction_id)
+            )
+
+        await self._db.write(op)
+        return await self.get(transaction_id)
 
     async def count_open(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM transactions WHERE state = 'Open'")

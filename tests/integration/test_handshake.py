@@ -75,7 +75,9 @@ async def test_repeated_failures_are_throttled_but_known_chargers_still_get_in(
 
 async def test_a_16_authorization_key_may_be_sent_as_raw_bytes(gw: Harness) -> None:
     key = secrets.token_bytes(20)
-    await gw.gateway.stations.add("RAWKEY", hash_password(key.hex(), n=2**10), datetime.now(UTC))
+    await gw.gateway.stations.add(
+        "RAWKEY", hash_password(key.hex(), n=2**10), datetime.now(UTC), organisation_id=1
+    )
     async with ChargePoint16("RAWKEY", url=gw.url, password=key) as cp:
         assert (await cp.boot())["status"] == "Accepted"
     async with ChargePoint16("RAWKEY", url=gw.url, password=key.hex()) as cp:

@@ -27,8 +27,8 @@ async def test_health_readiness_and_metrics(gw: Harness) -> None:
     for line in (
         'ocpp_gateway_connected_chargers{ocpp_version="1.6"} 1.0',
         'ocpp_gateway_messages_total{action="Authorize",ocpp_version="1.6",outcome="result"} 2.0',
-        'ocpp_gateway_authorization_decisions_total{reason="token_valid",status="Accepted"} 2.0',
-        'ocpp_gateway_authorization_decisions_total{reason="token_unknown",status="Unknown"} 1.0',
+        'ocpp_gateway_authorization_decisions_total{reason="accepted",status="Accepted"} 2.0',
+        'ocpp_gateway_authorization_decisions_total{reason="token.known",status="Unknown"} 1.0',
         "ocpp_gateway_open_transactions 1.0",
     ):
         assert line in metrics, line

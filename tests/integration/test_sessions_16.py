@@ -88,8 +88,8 @@ async def test_a_refused_start_is_still_recorded_and_flagged(gw: Harness) -> Non
         "SELECT auth_status, flagged, flag_reason FROM transactions ORDER BY id"
     )
     assert rows == [
-        {"auth_status": "Blocked", "flagged": 1, "flag_reason": "token_status"},
-        {"auth_status": "Unknown", "flagged": 1, "flag_reason": "token_unknown"},
+        {"auth_status": "Blocked", "flagged": 1, "flag_reason": "token.status"},
+        {"auth_status": "Unknown", "flagged": 1, "flag_reason": "token.known"},
     ]
 
 

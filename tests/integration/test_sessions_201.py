@@ -89,7 +89,8 @@ async def test_offline_events_are_recorded_like_the_rest(gw: Harness) -> None:
     row = await gw.gateway.transactions.find("CP201", "offline-1")
     assert row is not None
     assert row["offline"] == 1 and row["state"] == "Ended" and row["energy_wh"] == 700
-    assert row["flagged"] == 1 and row["auth_status"] == "Unknown"
+    assert row["flagged"] == 1 and row["auth_status"] == "Accepted"
+    assert row["flag_reason"] == "token.known"
 
 
 async def test_other_201_messages_are_answered(gw: Harness) -> None:

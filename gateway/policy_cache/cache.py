@@ -1,0 +1,217 @@
+"""The in-memory policy cache: the snapshot, the members' usage, and atomic admission.
+
+Implements the :class:`~gateway.authorization.Authorizer` seam on top of the
+pure engine. Everything here is synchronous and runs on the event loop, so a
+decision and its reservation happen with no await in between: of two starts
+racing for a member's last session or last euro, exactly one is admitted.
+
+A start is reserved under a provisional id before the transaction is written
+(the database assigns the id), then renamed to the transaction id once the
+record is committed, or released if the write fails or turns out to be a
+retry of a start already counted.
+
+Sessions are keyed by the transactions table's id (``str``), for both OCPP
+versions.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from gateway.policy_engine import (
+    EMPTY_USAGE,
+    FREE,
+    AuthRequest,
+    AuthStatus,
+    DayTotals,
+    Decision,
+    MemberUsage,
+    Reason,
+    Refusal,
+    RunningSession,
+    RunningVerdict,
+    SessionStart,
+    Snapshot,
+    Tariff,
+    decide,
+    flag_offline,
+    normalize_token,
+    recheck_running,
+    reserve_start,
+    settle,
+    start_session,
+    update_meter,
+)
+
+_EMPTY = Snapshot.build(organisations=())
+
+
+@dataclass(frozen=True, slots=True)
+class StartTicket:
+    """A start decided (and, when accepted, reserved) but not yet recorded."""
+
+    decision: Decision
+    provisional_id: str | None
+    member_id: int | None
+
+
+class PolicyCache:
+    def __init__(self, max_cache_lifetime: timedelta) -> None:
+        self.snapshot = _EMPTY
+        self.usage: dict[int, MemberUsage] = {}
+        self.loaded = False
+        self._max_lifetime = max_cache_lifetime
+        self._ids = itertools.count(1)
+        self._member_of: dict[str, int] = {}
+
+    def load(self, snapshot: Snapshot, usage: dict[int, MemberUsage] | None = None) -> None:
+        """Swap in a new snapshot (and, at start, the rebuilt usage)."""
+        self.snapshot = snapshot
+        if usage is not None:
+            self.usage = usage
+            self._member_of = {
+                session: member for member, u in usage.items() for session in u.running
+            }
+        self.loaded = True
+
+    # -- decisions --------------------------------------------------------------------------
+
+    def decide(self, request: AuthRequest, now: datetime) -> Decision:
+        return decide(
+            self.snapshot, request, self.usage, now, max_cache_lifetime=self._max_lifetime
+        )
+
+    def begin_start(
+        self, request: AuthRequest, now: datetime, *, offline: bool = False
+    ) -> StartTicket:
+        """Decide a start and count it at once (OCPP 1.6 §4.8, 2.0.1 E01).
+
+        Accepted starts are reserved against the caps. Offline starts (2.0.1
+        ``offline: true``) are never refused: judged at the time they happened,
+        accepted and flagged with the rule they broke. Every start with a known
+        member is counted: the charger reports energy that was delivered.
+        """
+        if offline:
+            decision = flag_offline(
+                self.snapshot, request, self.usage, now, max_cache_lifetime=self._max_lifetime
+            )
+        else:
+            decision = self.decide(request, now)
+        member_id = decision.member_id
+        if member_id is None:
+            return StartTicket(decision, None, None)
+        provisional = f"pending:{next(self._ids)}"
+        start = SessionStart(
+            provisional,
+            member_id,
+            normalize_token(request.token),
+            request.station_id,
+            now,
+            self._tariff(request.station_id),
+            flagged=decision.flagged,
+        )
+        usage = self.usage.get(member_id, EMPTY_USAGE)
+        if decision.accepted and not offline:
+            reserved = reserve_start(self.snapshot, usage, start)
+            if isinstance(reserved, Refusal):  # lost a race for the last session / euro
+                decision = _refused(decision, reserved)
+                self.usage[member_id] = self._count(usage, start)
+            else:
+                self.usage[member_id] = reserved
+        else:
+            self.usage[member_id] = self._count(usage, start)
+        return StartTicket(decision, provisional, member_id)
+
+    def confirm_start(self, ticket: StartTicket, session_id: str, *, replayed: bool) -> None:
+        """The start is recorded as ``session_id``; a replayed start was counted already."""
+        if ticket.member_id is None or ticket.provisional_id is None:
+            return
+        usage = self.usage.get(ticket.member_id, EMPTY_USAGE)
+        session = usage.running.get(ticket.provisional_id)
+        if session is None:
+            return
+        running = {k: v for k, v in usage.running.items() if k != ticket.provisional_id}
+        if replayed and session_id in running:  # the first attempt counted it already
+            self.usage[ticket.member_id] = _uncount(replace(usage, running=running), session)
+            return
+        running[session_id] = replace(session, session_id=session_id)
+        self.usage[ticket.member_id] = replace(usage, running=running)
+        self._member_of[session_id] = ticket.member_id
+
+    def abort_start(self, ticket: StartTicket) -> None:
+        """The start could not be recorded: release what it counted."""
+        if ticket.member_id is None or ticket.provisional_id is None:
+            return
+        usage = self.usage.get(ticket.member_id, EMPTY_USAGE)
+        session = usage.running.get(ticket.provisional_id)
+        if session is not None:
+            running = {k: v for k, v in usage.running.items() if k != ticket.provisional_id}
+            self.usage[ticket.member_id] = _uncount(replace(usage, running=running), session)
+
+    # -- running sessions -------------------------------------------------------------------
+
+    def meter(
+        self, member_id: int, session_id: str, energy_wh: int, now: datetime
+    ) -> RunningVerdict:
+        """New energy for a running session; is it still allowed to run?"""
+        usage = update_meter(self.usage.get(member_id, EMPTY_USAGE), session_id, energy_wh)
+        self.usage[member_id] = usage
+        return recheck_running(self.snapshot, usage, session_id, now)
+
+    def stop(self, member_id: int, session_id: str, energy_wh: int | None) -> None:
+        self.usage[member_id] = settle(
+            self.usage.get(member_id, EMPTY_USAGE), session_id, energy_wh
+        )
+        self._member_of.pop(session_id, None)
+
+    def running(self) -> Iterator[tuple[int, str, str]]:
+        """(member id, session id, station id) of every running session."""
+        for member_id, usage in self.usage.items():
+            for session in usage.running.values():
+                if not session.session_id.startswith("pending:"):
+                    yield member_id, session.session_id, session.station_id
+
+    def recheck(self, member_id: int, session_id: str, now: datetime) -> RunningVerdict:
+        return recheck_running(
+            self.snapshot, self.usage.get(member_id, EMPTY_USAGE), session_id, now
+        )
+
+    def session_tariff(self, session_id: str, station_id: str) -> Tariff:
+        """The tariff fixed at the session's start, else the station's current one."""
+        member_id = self._member_of.get(session_id)
+        if member_id is not None:
+            session = self.usage.get(member_id, EMPTY_USAGE).running.get(session_id)
+            if session is not None:
+                return session.tariff
+        return self._tariff(station_id)
+
+    def _tariff(self, station_id: str) -> Tariff:
+        return self.snapshot.tariff_for(station_id) or FREE
+
+    def _count(self, usage: MemberUsage, start: SessionStart) -> MemberUsage:
+        member = self.snapshot.members[start.member_id]
+        return start_session(usage, start, self.snapshot.organisations[member.org_id].tz)
+
+
+def _uncount(usage: MemberUsage, session: RunningSession) -> MemberUsage:
+    """Take back the session count of a start that is not one after all."""
+    bucket = usage.days.get(session.day, DayTotals())
+    days = {**usage.days, session.day: replace(bucket, sessions=max(0, bucket.sessions - 1))}
+    return replace(usage, days=days)
+
+
+def _refused(decision: Decision, refusal: Refusal) -> Decision:
+    return Decision(
+        refusal.status,
+        refusal.reason,
+        expires_at=decision.expires_at,
+        group_id=decision.group_id,
+        member_id=decision.member_id,
+        checks=(*decision.checks, refusal.reason),
+    )
+
+
+__all__ = ["AuthStatus", "PolicyCache", "Reason", "StartTicket"]
