@@ -33,3 +33,17 @@ test: lint typecheck  ## lint, types, then unit, integration and adversity tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Deployment files (deploy/): promtool, hadolint, compose/Kubernetes schemas, systemd-analyze and
+# a real Prometheus scraping a real gateway. Fails, rather than skips, when a tool is missing;
+# Prometheus and promtool come from Debian's package: sudo apt-get install prometheus
+.PHONY: deploy-check
+deploy-check: $(STAMP)
+	OCPP_GATEWAY_REQUIRE_DEPLOY_TOOLS=1 $(BIN)/python -m pytest tests/deploy
+
+# Benchmark (bench/): builds a 100,000-member network, runs the gateway and two references (a bare
+# websockets server, the ocpp package's accept-all server) against the same load generator, pinned
+# to separate cores with taskset; prints the table and ratios, writes bench-results/latest.json.
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench

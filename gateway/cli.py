@@ -14,13 +14,16 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway import cli_policies
 from gateway.app import create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
 from gateway.security.passwords import hash_password
 from gateway.store.database import Database
 from gateway.store.members import MemberStore
+from gateway.store.policies import PolicyStore
 from gateway.store.stations import DuplicateError, StationStore
 from gateway.timeutil import parse_ocpp_datetime, system_clock
 
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     madd.add_argument("--last-name", default="")
     madd.add_argument("--status", choices=["Active", "Pending", "Inactive"], default="Active")
     madd.add_argument("--organisation", default=DEFAULT_ORGANISATION)
+    madd.add_argument("--group", action="append", default=[], help="repeatable")
     for name in ("deactivate", "activate"):
         m = members.add_parser(name)
         m.add_argument("email")
@@ -86,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     tokens.add_parser("list")
 
     sub.add_parser("migrate", help="create or upgrade the database schema")
+    cli_policies.add_parsers(sub)
     return parser
 
 
@@ -114,6 +119,8 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "migrate":
             print(f"database {db.path} is up to date")
             return 0
+        if args.command in ("organisations", "groups", "policies", "explain"):
+            return await cli_policies.run(args, db, now)
         if args.command == "stations":
             return await _stations(args, stations, members, now)
         org = (
@@ -143,6 +150,12 @@ async def _stations(args: Any, stations: StationStore, members: MemberStore, now
         return 0 if found else 1
     password, generated = _password(args.password)
     if args.action == "add":
+        if args.timezone:
+            try:
+                ZoneInfo(args.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                print(f"error: unknown time zone {args.timezone}", file=sys.stderr)
+                return 1
         org_id = await members.ensure_organisation(args.organisation, now)
         await stations.add(
             args.charge_point_id,
@@ -172,6 +185,9 @@ async def _members(args: Any, members: MemberStore, org: int | None, now: dateti
             email=args.email,
             status=args.status,
         )
+        groups = PolicyStore(members.db)
+        for name in args.group:
+            await groups.add_to_group(member_id, await groups.ensure_group(org, name))
         print(f"member {member_id} added ({args.email}, {args.status})")
         return 0
     found = await members.find_member(org, args.email)

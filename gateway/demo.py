@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+import aiosqlite
 
 from gateway.security.passwords import hash_password
 from gateway.store.database import Database
 from gateway.store.members import MemberStore
+from gateway.store.policies import PolicyStore
 from gateway.store.stations import StationStore
+from gateway.timeutil import to_text
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,21 @@ TOKENS = (
     DemoToken("DEMO-PENDING", "Invalid", "Invalid", "member invited, not yet active"),
     DemoToken("DEMO-EXPIRED", "Expired", "Expired", "token expired"),
     DemoToken("DEMO-UNKNOWN", "Invalid", "Unknown", "not registered"),
+    DemoToken("DEMO-ELSEWHERE", "Invalid", "NotAtThisLocation", "allowed only at site Paris"),
+    DemoToken("DEMO-LATER", "Invalid", "NotAtThisTime", "policy valid from 2100"),
+    DemoToken("DEMO-NOCREDIT", "Blocked", "NoCredit", "amount cap of 0 EUR a month"),
+    DemoToken("DEMO-SESSIONS", "Blocked", "NotAtThisTime", "0 sessions a day allowed"),
+    DemoToken("DEMO-BUSY", "ConcurrentTx", "ConcurrentTx", "one session at a time, one running"),
 )
+
+# Member policies (JSON, as `ocpp-gateway policies set` takes them) per restricted token.
+POLICIES: dict[str, dict[str, Any]] = {
+    "DEMO-ELSEWHERE": {"sites": ["Paris"]},
+    "DEMO-LATER": {"valid_from": "2100-01-01T00:00:00+00:00"},
+    "DEMO-NOCREDIT": {"amount_caps": [{"limit": "0", "period": "month"}]},
+    "DEMO-SESSIONS": {"session_caps": [{"limit": 0, "period": "day"}]},
+    "DEMO-BUSY": {"max_concurrent": 1},
+}
 
 
 async def seed(db: Database, now: datetime) -> bool:
@@ -46,6 +65,9 @@ async def seed(db: Database, now: datetime) -> bool:
     org = await members.ensure_organisation(
         ORGANISATION, now, timezone="Europe/Paris", group_token=GROUP_TOKEN
     )
+    policies = PolicyStore(db)
+    await policies.update_organisation(org, price_per_kwh="30", session_fee=0)
+    await policies.ensure_site(org, "Paris")
     for cpid, password in STATIONS.items():
         await stations.add(cpid, hash_password(password), now, organisation_id=org, site="Lyon")
     people = {
@@ -77,7 +99,33 @@ async def seed(db: Database, now: datetime) -> bool:
     )
     await members.add_token("DEMO-INACTIVE", people["inactive"], now)
     await members.add_token("DEMO-PENDING", people["pending"], now)
+    for value, body in POLICIES.items():
+        member = await members.add_member(
+            org,
+            now,
+            first_name=value.title(),
+            last_name="Demo",
+            email=f"{value.lower()}@example.org",
+        )
+        await members.add_token(value, member, now)
+        await policies.set_policy(org, "member", member, body, now)
+        if value == "DEMO-BUSY":
+            await _running_session(db, member, value, now)
     return True
+
+
+async def _running_session(db: Database, member_id: int, token: str, now: datetime) -> None:
+    """An open transaction on connector 2 of DEMO-CP16, so the concurrency cap bites."""
+
+    async def op(conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "INSERT INTO transactions (charge_point_id, ocpp_version, connector_id, id_token,"
+            " member_id, auth_status, auth_reason, started_at, meter_start_wh, created_at,"
+            " updated_at) VALUES ('DEMO-CP16', '1.6', 2, ?, ?, 'Accepted', 'accepted', ?, 0, ?, ?)",
+            (token, member_id, to_text(now), to_text(now), to_text(now)),
+        )
+
+    await db.write(op)
 
 
 def instructions(host: str, port: int) -> str:

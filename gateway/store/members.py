@@ -35,6 +35,10 @@ class MemberStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @property
+    def db(self) -> Database:
+        return self._db
+
     async def cache_generation(self) -> int:
         row = await self._db.fetchone("SELECT value FROM meta WHERE key = 'cache_generation'")
         return int(row[0]) if row else 0

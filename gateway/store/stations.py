@@ -59,6 +59,16 @@ class StationStore:
                 )
             except aiosqlite.IntegrityError:
                 raise DuplicateError(f"station {charge_point_id} already exists") from None
+            if site is not None and organisation_id is not None:
+                await db.execute(
+                    "INSERT OR IGNORE INTO sites (organisation_id, name) VALUES (?, ?)",
+                    (organisation_id, site),
+                )
+                await db.execute(
+                    "UPDATE stations SET site_id = (SELECT id FROM sites WHERE organisation_id = ?"
+                    " AND name = ?) WHERE charge_point_id = ?",
+                    (organisation_id, site, charge_point_id),
+                )
 
         await self._db.write(op)
 
