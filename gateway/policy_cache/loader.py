@@ -9,6 +9,7 @@ session's reservation hold is not restored: admission counts its actual use).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -136,7 +137,14 @@ def build_snapshot(rows: Rows) -> Snapshot:
 
 
 async def load_snapshot(store: PolicyStore) -> Snapshot:
-    return build_snapshot(await store.rows())
+    """Read the rows, then build the snapshot in a worker thread.
+
+    Building is pure CPU work proportional to the data (seconds for a million
+    tokens); off the event loop, chargers keep being answered from the
+    current snapshot meanwhile, and the new one is swapped in whole.
+    """
+    rows = await store.rows()
+    return await asyncio.to_thread(build_snapshot, rows)
 
 
 async def load_usage(
