@@ -13,9 +13,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any
 
 import structlog
 import uvicorn
@@ -38,6 +36,7 @@ from gateway.store.members import MemberStore
 from gateway.store.policies import PolicyStore
 from gateway.store.stations import StationStore
 from gateway.store.transactions import TransactionStore
+from gateway.tasks import TaskSet
 from gateway.timeutil import Clock, system_clock
 from gateway.transport.connection import ChargerConnection, OcppServerConnection
 from gateway.transport.handshake import SUBPROTOCOLS, Handshake, select_subprotocol
@@ -83,7 +82,7 @@ class Gateway:
             VerifiedCache(),
             self.metrics,
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("gateway")
         self._ws_server: Server | None = None
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -101,7 +100,7 @@ class Gateway:
             for action in handlers:
                 validator(version, action)
                 validator(version, action, True)
-        self._spawn(self._watch_cache(), "cache-reloader")
+        self._tasks.spawn(self._watch_cache(), "cache-reloader")
         ocpp = self.settings.ocpp
         self._ws_server = await serve(
             self._on_connection,
@@ -168,16 +167,6 @@ class Gateway:
         }
 
     # -- background work ------------------------------------------------------------------
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
 
     async def reload_cache(self, *, with_usage: bool = False) -> None:
         """Rebuild the snapshot when the data changed; re-check every running session.
@@ -249,7 +238,7 @@ class Gateway:
                     "charger connected again; the older connection is closed",
                     remote=str(ws.remote_address),
                 )
-                self._spawn(previous.close(1008, "replaced by a newer connection"), "replace")
+                self._tasks.spawn(previous.close(1008, "replaced by a newer connection"), "replace")
             self.metrics.connected_chargers.labels(version).inc()
             log.info("charger connected", remote=str(ws.remote_address))
             try:
@@ -273,9 +262,7 @@ class Gateway:
             )
             self._ws_server.close()
             await self._ws_server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task

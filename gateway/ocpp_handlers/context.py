@@ -23,7 +23,7 @@ from gateway.rpc.frames import Call
 from gateway.store.members import MemberStore
 from gateway.store.stations import StationRecord, StationStore
 from gateway.store.transactions import Authorization, TransactionStore
-from gateway.timeutil import Clock
+from gateway.timeutil import Clock, to_ocpp
 
 log = structlog.get_logger("gateway.ocpp")
 
@@ -74,9 +74,23 @@ class Session:
     def now(self) -> datetime:
         return self.services.clock()
 
-    def booted_now(self) -> None:
+    async def accept_boot(self, info: dict[str, str | None]) -> dict[str, Any]:
+        """BootNotification (1.6 §4.2, 2.0.1 B01): every registered charger is Accepted.
+
+        Unknown chargers never got past the handshake. The boot is remembered
+        (a charger accepted once may reconnect without booting again) and
+        starts a new message-id space for the replay cache.
+        """
+        await self.services.stations.record_boot(
+            self.charge_point_id, self.ocpp_version, info, self.now()
+        )
         self.booted = True
         self._on_boot()
+        return {
+            "status": "Accepted",
+            "currentTime": to_ocpp(self.now()),
+            "interval": self.services.heartbeat_interval,
+        }
 
     def _request(
         self,

@@ -34,13 +34,7 @@ async def boot_notification(s: Session, call: Call) -> dict[str, Any]:
         "serial_number": p.get("chargePointSerialNumber"),
         "firmware_version": p.get("firmwareVersion"),
     }
-    await s.services.stations.record_boot(s.charge_point_id, "1.6", info, s.now())
-    s.booted_now()
-    return {
-        "status": "Accepted",
-        "currentTime": to_ocpp(s.now()),
-        "interval": s.services.heartbeat_interval,
-    }
+    return await s.accept_boot(info)
 
 
 async def heartbeat(s: Session, call: Call) -> dict[str, Any]:

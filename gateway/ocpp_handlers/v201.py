@@ -33,13 +33,7 @@ async def boot_notification(s: Session, call: Call) -> dict[str, Any]:
         "serial_number": station.get("serialNumber"),
         "firmware_version": station.get("firmwareVersion"),
     }
-    await s.services.stations.record_boot(s.charge_point_id, "2.0.1", info, s.now())
-    s.booted_now()
-    return {
-        "status": "Accepted",
-        "currentTime": to_ocpp(s.now()),
-        "interval": s.services.heartbeat_interval,
-    }
+    return await s.accept_boot(info)
 
 
 async def heartbeat(s: Session, call: Call) -> dict[str, Any]:

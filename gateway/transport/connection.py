@@ -32,6 +32,7 @@ from gateway.rpc.errors import Problem, RpcError, error_code
 from gateway.rpc.replay import NEVER_REPLAYED, ReplayCache, payload_digest
 from gateway.rpc.validation import known_actions, validate, validate_response, validator
 from gateway.store.stations import StationRecord
+from gateway.tasks import TaskSet
 
 log = structlog.get_logger("gateway.connection")
 
@@ -106,7 +107,7 @@ class ChargerConnection:
         self._busy = asyncio.Lock()
         self._outbound_lock = asyncio.Lock()
         self._pending: tuple[str, asyncio.Future[frames.Frame]] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(self.charge_point_id)
         self.session = Session(
             ws.station,
             ocpp_version,
@@ -254,14 +255,7 @@ class ChargerConnection:
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run background work owned by this connection (cancelled when it closes)."""
-        task = asyncio.create_task(coro, name=f"{self.charge_point_id}:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("connection task failed", task=task.get_name(), error=repr(task.exception()))
+        self._tasks.spawn(coro, name)
 
     # -- ending ----------------------------------------------------------------------------
 
@@ -273,7 +267,4 @@ class ChargerConnection:
     async def _cleanup(self) -> None:
         if self._pending is not None and not self._pending[1].done():
             self._pending[1].cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
