@@ -8,6 +8,11 @@ WebSocket, one step at a time::
         info = (await cp.authorize("BADGE-1"))["idTagInfo"]
 
 The error model is documented in :mod:`simulators.errors`.
+
+The same protocol behaviour drives the command line (``python -m simulators``):
+:mod:`simulators.scenario` plays scenario files with expected answers (CI),
+:mod:`simulators.load` runs thousands of lean chargers in one process (load),
+and ``python -m simulators.demo`` checks the demo gateway.
 """
 
 from simulators.base import ChargePointSimulator

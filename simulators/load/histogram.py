@@ -71,10 +71,10 @@ class Histogram:
 
     def percentile(self, p: float) -> int:
         """The value (µs) at or below which ``p`` percent of the samples lie (0 when empty)."""
-        if self.count == 0:
-            return 0
         if not 0 <= p <= 100:
             raise ValueError("a percentile is between 0 and 100")
+        if self.count == 0:
+            return 0
         rank = max(1, math.ceil(p / 100 * self.count))
         seen = 0
         for index in sorted(self.counts):
@@ -86,6 +86,8 @@ class Histogram:
     def percentiles(self, ps: Iterable[float]) -> dict[float, int]:
         """Several percentiles in one pass over the buckets."""
         wanted = sorted(ps)
+        if any(not 0 <= p <= 100 for p in wanted):
+            raise ValueError("a percentile is between 0 and 100")
         result: dict[float, int] = {}
         if self.count == 0:
             return dict.fromkeys(wanted, 0)

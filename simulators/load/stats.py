@@ -69,12 +69,14 @@ class ActionStats:
 
 
 class Recorder:
-    """The stats of one phase of a run, by action."""
+    """The stats of one phase of a run: by action, plus mix units and sessions by outcome."""
 
-    __slots__ = ("actions",)
+    __slots__ = ("actions", "sessions", "units")
 
     def __init__(self) -> None:
         self.actions: dict[str, ActionStats] = {}
+        self.units: Counter[str] = Counter()
+        self.sessions: Counter[str] = Counter()
 
     def action(self, name: str) -> ActionStats:
         stats = self.actions.get(name)
@@ -90,7 +92,7 @@ class Recorder:
 
     def summary(self, seconds: float) -> dict[str, Any]:
         total = self.total()
-        return {
+        out: dict[str, Any] = {
             "seconds": round(seconds, 3),
             "sent": total.sent,
             "answered": total.answered,
@@ -99,3 +101,12 @@ class Recorder:
             "latency_ms": total.latency.summary_ms(),
             "actions": {name: s.summary(seconds) for name, s in sorted(self.actions.items())},
         }
+        if self.units:
+            out["units"] = dict(sorted(self.units.items()))
+        if self.sessions:
+            completed = self.sessions["completed"]
+            out["sessions"] = {
+                **dict(sorted(self.sessions.items())),
+                "rate": round(completed / seconds, 1) if seconds > 0 else 0.0,
+            }
+        return out

@@ -13,9 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import random
 import struct
 
-from websockets.frames import apply_mask
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -113,9 +117,15 @@ def check_upgrade(
 
 
 def encode_frame(opcode: int, payload: bytes, mask: bytes | None = None) -> bytes:
-    """One final, masked client frame (§5.2, §5.3); ``mask`` is 4 random bytes by default."""
+    """One final, masked client frame (§5.2, §5.3); ``mask`` is 4 random bytes by default.
+
+    The default mask comes from :func:`random.randbytes`, not a cryptographic
+    source: masking protects browsers' intermediaries from hostile scripts
+    (§10.3), which a load generator is not, and a system call per frame would
+    cost more than the rest of the framing.
+    """
     if mask is None:
-        mask = os.urandom(4)
+        mask = random.randbytes(4)
     length = len(payload)
     first = 0x80 | opcode
     if length < 126:
