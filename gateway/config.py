@@ -36,6 +36,7 @@ class OcppSettings(_Section):
     ping_timeout: float | None = Field(30.0, gt=0)
     open_timeout: float = Field(10.0, gt=0)
     close_timeout: float = Field(10.0, gt=0)
+    backlog: int = Field(2048, ge=16, description="pending TCP connections (reconnect storms)")
     heartbeat_interval: int = Field(300, ge=10, le=86_400)
     outbound_call_timeout: float = Field(30.0, gt=0)
     replay_window: int = Field(64, ge=0, le=10_000, description="answers kept per charger")

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import sys
 from collections.abc import MutableMapping
+from functools import lru_cache
 from typing import Any, TextIO
 
 import structlog
@@ -27,6 +28,7 @@ _LEVELS = {
 }
 
 
+@lru_cache(maxsize=65_536)
 def token_ref(value: str) -> str:
     """A stable, non-reversible reference to a token for logs (``tok:`` + 10 hex)."""
     digest = hashlib.sha256(value.strip().upper().encode()).hexdigest()
