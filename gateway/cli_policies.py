@@ -204,7 +204,9 @@ async def _explain(args: argparse.Namespace, policies: PolicyStore, now: datetim
 
         kind = TokenType(args.token_type)
     request = AuthRequest(args.token, args.station, Purpose.AUTHORIZE, token_type=kind)
-    decision = decide(snapshot, request, usage, at, max_cache_lifetime=timedelta(days=1))
+    decision = decide(
+        snapshot, request, usage, at, max_cache_lifetime=timedelta(days=1), explain=True
+    )
     print(f"token at station {args.station}, {at.isoformat()}")
     print(explain(decision))
     return 0

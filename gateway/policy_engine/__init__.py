@@ -7,8 +7,9 @@ members' `MemberUsage`. The OCPP handlers map the `Decision` to the version's
 `IdTagInfo` / `IdTokenInfo` (`Decision.ocpp16_status()` /
 `ocpp201_status()`, per PRODUCT.md's decision table).
 
-Rule order (the first rule that fails decides; `Decision.checks` lists every
-rule checked, with its limit and the value used, for `explain`):
+Rule order (the first rule that fails decides; with `decide(...,
+explain=True)`, `Decision.checks` lists every rule checked, with its limit
+and the value used, for `explain`):
 
  1. token.known           Unknown            8. policy.validity   NotAtThisTime / Expired
  2. token.status          Blocked            9. policy.stations   NotAtThisLocation
@@ -39,8 +40,8 @@ types), `hours`, `periods`, `localtime`, `tariff`, `usage`, `combine`,
 `caps`, `decide`, `running`, `explain`.
 """
 
-from .caps import Breach, Refusal, check_limits, check_running_caps, reserve
-from .combine import EffectivePolicy, resolve_policy
+from .caps import Breach, Refusal, admits_unused, check_limits, check_running_caps, reserve
+from .combine import EffectivePolicy, policy_key, resolve_policy
 from .decide import AuthRequest, Purpose, decide, flag_offline
 from .decision import AuthStatus, Decision, Reason, Rule
 from .explain import explain
@@ -126,6 +127,7 @@ __all__ = [
     "Validity",
     "WeeklySchedule",
     "WindowStatus",
+    "admits_unused",
     "check_limits",
     "check_running_caps",
     "decide",
@@ -138,6 +140,7 @@ __all__ = [
     "period_bounds",
     "period_days",
     "period_totals",
+    "policy_key",
     "prune",
     "recheck_running",
     "reserve",

@@ -56,30 +56,27 @@ class Refusal:
     reason: Reason
 
 
-class _Totals:
-    """Period totals of one usage, computed once per distinct period."""
+_Spans = dict[tuple[date, date], PeriodTotals]
+"""Period totals of one usage, by `period_days`: computed once per distinct period."""
 
-    __slots__ = ("_cache", "_usage")
 
-    def __init__(self, usage: MemberUsage) -> None:
-        self._usage = usage
-        self._cache: dict[tuple[date, date], PeriodTotals] = {}
-
-    def of(self, days: tuple[date, date]) -> PeriodTotals:
-        found = self._cache.get(days)
-        if found is None:
-            found = self._cache[days] = period_totals(self._usage, *days)
-        return found
+def _totals(usage: MemberUsage, days: tuple[date, date], spans: _Spans) -> PeriodTotals:
+    found = spans.get(days)
+    if found is None:
+        found = spans[days] = period_totals(usage, *days)
+    return found
 
 
 _CapTable = tuple[tuple[Rule, str, AuthStatus, _Measure, str], ...]
 
+_AMOUNT_COMMITTED: _Measure = attrgetter("amount_committed")
+_ENERGY_COMMITTED: _Measure = attrgetter("energy_committed")
 # (rule, EffectivePolicy field, refusal, what counts, unit), in rule order.
 _ADMISSION: _CapTable = (
     (Rule.CAP_AMOUNT, "amount_caps", AuthStatus.NO_CREDIT,
-     attrgetter("amount_committed"), "minor units committed"),
+     _AMOUNT_COMMITTED, "minor units committed"),
     (Rule.CAP_ENERGY, "energy_caps", AuthStatus.NO_CREDIT,
-     attrgetter("energy_committed"), "Wh committed"),
+     _ENERGY_COMMITTED, "Wh committed"),
     (Rule.CAP_SESSIONS, "session_caps", AuthStatus.NOT_AT_THIS_TIME,
      attrgetter("sessions"), "sessions started"),
 )  # fmt: skip
@@ -91,39 +88,99 @@ _ENFORCEMENT: _CapTable = (
 )  # fmt: skip
 _CONCURRENT = Rule.CAP_CONCURRENT
 
+# The same tables by EffectivePolicy field, for `_first_breach`.
+_CapSpecs = dict[str, tuple[Rule, AuthStatus, _Measure, str]]
+
+
+def _specs(table: _CapTable) -> _CapSpecs:
+    return {name: (rule, status, measure, unit) for rule, name, status, measure, unit in table}
+
+
+_ADMITTING = _specs(_ADMISSION)
+_ENFORCING = _specs(_ENFORCEMENT)
+
+
+def admits_unused(usage: MemberUsage, policy: EffectivePolicy) -> bool:
+    """True when nothing counts in `usage` and no limit is 0: every cap admits it.
+
+    A shortcut for `check_limits` (which gives the same answer) on the hot path.
+    """
+    return not (usage.days or usage.running or policy.zero_limit)
+
 
 def check_limits(
-    usage: MemberUsage, policy: EffectivePolicy, today: date, checks: list[Reason]
+    usage: MemberUsage, policy: EffectivePolicy, today: date, checks: list[Reason] | None = None
 ) -> Breach | None:
     """Admission: amount, energy, session caps then concurrency, in that order.
 
-    Appends one `Reason` per cap checked to `checks`; returns the first breach.
+    Returns the first breach. `checks`, when given, receives one `Reason`
+    per cap checked (for `explain`).
     """
-    breach = _check_caps(_ADMISSION, usage, policy, today, checks)
+    return _admit(usage, policy, today, checks, {})
+
+
+def _admit(
+    usage: MemberUsage,
+    policy: EffectivePolicy,
+    today: date,
+    checks: list[Reason] | None,
+    spans: _Spans,
+) -> Breach | None:
+    if checks is None:
+        breach = _first_breach(_ADMITTING, usage, policy, today, spans)
+    else:
+        breach = _check_caps(_ADMISSION, usage, policy, today, checks, spans)
     if breach is not None:
         return breach
-    limit = policy.labels["max_concurrent"]
     if policy.max_concurrent is None:
-        checks.append(_passed(_CONCURRENT, limit))
+        if checks is not None:
+            checks.append(_passed(_CONCURRENT, policy.labels["max_concurrent"]))
         return None
     running = len(usage.running)
     ok = running < policy.max_concurrent
-    reason = Reason(_CONCURRENT, limit, f"{running} running", passed=ok)
-    checks.append(reason)
+    if ok and checks is None:
+        return None
+    reason = Reason(_CONCURRENT, policy.labels["max_concurrent"], f"{running} running", passed=ok)
+    if checks is not None:
+        checks.append(reason)
     return None if ok else Breach(AuthStatus.CONCURRENT_TX, reason, None)
 
 
 def check_running_caps(
-    usage: MemberUsage, policy: EffectivePolicy, day: date, checks: list[Reason]
+    usage: MemberUsage, policy: EffectivePolicy, day: date, checks: list[Reason] | None = None
 ) -> Breach | None:
     """Enforcement: amount then energy caps, actual spend, periods holding `day`."""
-    return _check_caps(_ENFORCEMENT, usage, policy, day, checks)
+    if checks is None:
+        return _first_breach(_ENFORCING, usage, policy, day, {})
+    return _check_caps(_ENFORCEMENT, usage, policy, day, checks, {})
+
+
+def _first_breach(
+    specs: _CapSpecs, usage: MemberUsage, policy: EffectivePolicy, day: date, spans: _Spans
+) -> Breach | None:
+    """The first cap reached, as `_check_caps` finds it, without recording the checks."""
+    idle = not usage.days and not usage.running  # nothing counts in any period
+    for name, cap, label in policy.all_caps:
+        spec = specs.get(name)
+        if spec is None or (idle and cap.limit > 0):
+            continue
+        days = period_days(cap.period, day)
+        rule, status, measure, unit = spec
+        used = measure(_totals(usage, days, spans))
+        if used >= cap.limit:
+            return Breach(status, Reason(rule, label, f"{used} {unit}", passed=False), days[1])
+    return None
 
 
 def _check_caps(
-    table: _CapTable, usage: MemberUsage, policy: EffectivePolicy, day: date, checks: list[Reason]
+    table: _CapTable,
+    usage: MemberUsage,
+    policy: EffectivePolicy,
+    day: date,
+    checks: list[Reason],
+    spans: _Spans,
 ) -> Breach | None:
-    totals = _Totals(usage)
+    """Every cap of `table`, each recorded in `checks`, until the first reached."""
     for rule, name, status, measure, unit in table:
         caps: tuple[PeriodCap, ...] = getattr(policy, name)
         if not caps:
@@ -131,7 +188,7 @@ def _check_caps(
             continue
         for cap, limit in zip(caps, policy.cap_labels[name], strict=True):
             days = period_days(cap.period, day)
-            used = measure(totals.of(days))
+            used = measure(_totals(usage, days, spans))
             reason = Reason(rule, limit, f"{used} {unit}", passed=used < cap.limit)
             checks.append(reason)
             if not reason.passed:
@@ -154,18 +211,20 @@ def reserve(
     if start.session_id in usage.running:
         return usage
     today = local_date(start.started_at, tz)
-    breach = check_limits(usage, policy, today, [])
+    spans: _Spans = {}
+    breach = _admit(usage, policy, today, None, spans)
     if breach is not None:
         return Refusal(breach.status, breach.reason)
-    totals = _Totals(usage)
-    amount_hold = _hold(policy.amount_caps, today, totals, attrgetter("amount_committed"))
-    energy_hold = _hold(policy.energy_caps, today, totals, attrgetter("energy_committed"))
+    amount_hold = _hold(usage, policy.amount_caps, today, spans, _AMOUNT_COMMITTED)
+    energy_hold = _hold(usage, policy.energy_caps, today, spans, _ENERGY_COMMITTED)
     return start_session(usage, start, tz, amount_hold=amount_hold, energy_hold=energy_hold)
 
 
-def _hold(caps: tuple[PeriodCap, ...], today: date, totals: _Totals, measure: _Measure) -> int:
+def _hold(
+    usage: MemberUsage, caps: tuple[PeriodCap, ...], today: date, spans: _Spans, measure: _Measure
+) -> int:
     holds = []
     for cap in caps:
-        remaining = cap.limit - measure(totals.of(period_days(cap.period, today)))
+        remaining = cap.limit - measure(_totals(usage, period_days(cap.period, today), spans))
         holds.append(remaining if cap.hold is None else min(cap.hold, remaining))
     return max(min(holds), 0) if holds else 0

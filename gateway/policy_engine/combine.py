@@ -34,6 +34,7 @@ from .model import (
     MemberInfo,
     PeriodCap,
     Policy,
+    PolicyKey,
     PolicyScope,
     ScopeKind,
     Snapshot,
@@ -50,7 +51,11 @@ class EffectivePolicy:
     `sources` maps a rule name (a `Policy` field) to the scopes it came from,
     as shown by `explain` ("member:7", "group:2,5"); absent: "default".
     `labels` and `cap_labels` (one per cap) hold the `explain` limits of the
-    rules, formatted once per member rather than on every decision.
+    rules, formatted once per policy rather than on every decision.
+    `all_caps` lists every cap in rule order (amount, energy, sessions) as
+    `(field, cap, label)`. `zero_limit`: a cap or the concurrency limit is 0,
+    so even a member who has used nothing is refused (else such a member
+    passes every cap).
     """
 
     def __post_init__(self) -> None:
@@ -66,6 +71,7 @@ class EffectivePolicy:
             ),
         }
         cap_labels = {}
+        all_caps: list[tuple[str, PeriodCap, str]] = []
         for name, caps in (
             ("amount_caps", self.amount_caps),
             ("energy_caps", self.energy_caps),
@@ -74,8 +80,14 @@ class EffectivePolicy:
             source = self.source(name)
             labels[name] = f"none ({source})"
             cap_labels[name] = tuple(f"{c.limit} per {c.period} ({source})" for c in caps)
+            all_caps.extend(zip((name,) * len(caps), caps, cap_labels[name], strict=True))
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "cap_labels", cap_labels)
+        object.__setattr__(self, "all_caps", tuple(all_caps))
+        zero = any(cap.limit <= 0 for _, cap, _ in all_caps) or (
+            self.max_concurrent is not None and self.max_concurrent <= 0
+        )
+        object.__setattr__(self, "zero_limit", zero)
 
     stations: tuple[StationScope, ...] = ()
     hours: tuple[WeeklySchedule, ...] = ()
@@ -88,6 +100,8 @@ class EffectivePolicy:
     sources: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(init=False, repr=False, compare=False)
     cap_labels: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    all_caps: tuple[tuple[str, PeriodCap, str], ...] = field(init=False, repr=False, compare=False)
+    zero_limit: bool = field(init=False, repr=False, compare=False)
 
     def source(self, rule: str) -> str:
         """Where a rule came from, for `explain`: "member:7", "group:2,5", "default"."""
@@ -95,13 +109,41 @@ class EffectivePolicy:
 
 
 def resolve_policy(snapshot: Snapshot, member: MemberInfo) -> EffectivePolicy:
-    """The effective policy of `member` (see the module docstring), memoised per snapshot."""
-    memo = snapshot.policy_memo.get(member.id)
-    if memo is not None and memo[0] is member:
-        return memo[1]
-    policy = _resolve(snapshot, member)
-    snapshot.policy_memo[member.id] = (member, policy)
+    """The effective policy of `member` (see the module docstring), memoised per snapshot.
+
+    The memo is keyed by `policy_key`, so the members who share a key (most
+    of them) share one resolution.
+    """
+    key = policy_key(snapshot, member)
+    policy = snapshot.policy_memo.get(key)
+    if policy is None:
+        policy = snapshot.policy_memo[key] = _resolve(snapshot, member)
     return policy
+
+
+def resolve_member_policies(snapshot: Snapshot) -> None:
+    """Resolve, ahead of any request, the policy of every member with a policy of their own.
+
+    Each such member has a key of its own, so left to `resolve_policy` every
+    first request of one would resolve from scratch; the other keys (an
+    organisation and a set of groups) are few, and resolved at first use.
+    """
+    for scope in snapshot.policies:
+        if scope.kind is ScopeKind.MEMBER:
+            member = snapshot.members.get(scope.id)
+            if member is not None:
+                resolve_policy(snapshot, member)
+
+
+def policy_key(snapshot: Snapshot, member: MemberInfo) -> PolicyKey:
+    """All that `member`'s effective policy depends on.
+
+    Its organisation, its id if it has a policy of its own (else None), and
+    those of its groups that have a policy: members with equal keys read the
+    same policies, so they have the same effective policy.
+    """
+    own = member.id if member.id in snapshot.policy_members else None
+    return member.org_id, own, member.groups & snapshot.policy_groups
 
 
 def _resolve(snapshot: Snapshot, member: MemberInfo) -> EffectivePolicy:

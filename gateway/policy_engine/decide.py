@@ -30,17 +30,21 @@ accepted reason names which one bound it. Refused: `now +
 max_cache_lifetime`, or sooner when the refusal is known to lift earlier (the
 next allowed-hours opening, the policy's `valid_from`, the end of the capped
 period), so a charger does not keep refusing from its cache.
+
+`Decision.checks` (every rule checked, with its limit and value, for
+`explain`) is filled only when asked, `decide(..., explain=True)`: the hot
+path builds the deciding reason alone. The outcome is the same either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from functools import lru_cache
 
-from .caps import check_limits
+from .caps import admits_unused, check_limits
 from .combine import EffectivePolicy, resolve_policy
 from .decision import AuthStatus, Decision, Reason, Rule
 from .hours import window_status
@@ -83,9 +87,12 @@ class AuthRequest:
 
 @dataclass(slots=True)
 class _Refuser:
-    """Builds refusals carrying what is known so far."""
+    """Builds refusals carrying what is known so far.
 
-    checks: list[Reason]
+    `checks` collects the rules that passed, or is None when not explaining.
+    """
+
+    checks: list[Reason] | None
     cache_end: datetime
     member: MemberInfo | None = None
     org: OrganisationInfo | None = None
@@ -93,7 +100,6 @@ class _Refuser:
     def __call__(
         self, status: AuthStatus, reason: Reason, lifts_at: datetime | None = None
     ) -> Decision:
-        self.checks.append(reason)
         expiry = self.cache_end if lifts_at is None else min(self.cache_end, lifts_at)
         return Decision(
             status,
@@ -101,7 +107,7 @@ class _Refuser:
             expires_at=expiry.astimezone(UTC),
             group_id=self.org.group_token if self.org is not None else None,
             member_id=self.member.id if self.member is not None else None,
-            checks=tuple(self.checks),
+            checks=() if self.checks is None else (*self.checks, reason),
         )
 
 
@@ -112,11 +118,15 @@ def decide(
     now: datetime,
     *,
     max_cache_lifetime: timedelta,
+    explain: bool = False,
 ) -> Decision:
-    """Decide whether `request` may charge at `now` (aware); see the module docstring."""
+    """Decide whether `request` may charge at `now` (aware); see the module docstring.
+
+    `explain`: also list every rule checked in `Decision.checks` (else empty).
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    checks: list[Reason] = []
+    checks: list[Reason] | None = [] if explain else None
     refuse = _Refuser(checks, now + max_cache_lifetime)
 
     token = snapshot.token(request.token)
@@ -125,7 +135,8 @@ def decide(
     if request.token_type is not None and request.token_type != token.type:
         reason = Reason(Rule.TOKEN_KNOWN, token.type.value, request.token_type.value, passed=False)
         return refuse(AuthStatus.UNKNOWN, reason)
-    checks.append(_ok(Rule.TOKEN_KNOWN, None, token.type.value))
+    if checks is not None:
+        checks.append(_ok(Rule.TOKEN_KNOWN, None, token.type.value))
 
     member = snapshot.members.get(token.member_id)
     org = snapshot.organisations.get(member.org_id) if member is not None else None
@@ -137,37 +148,39 @@ def decide(
     if token.status is not TokenStatus.ACTIVE:
         reason = Reason(Rule.TOKEN_STATUS, "Active", token.status.value, passed=False)
         return refuse(AuthStatus.BLOCKED, reason)
-    checks.append(_ok(Rule.TOKEN_STATUS, "Active", "Active"))
+    if checks is not None:
+        checks.append(_ok(Rule.TOKEN_STATUS, "Active", "Active"))
 
     if member.status is MemberStatus.INACTIVE:
         reason = Reason(Rule.MEMBER_STATUS, "not Inactive", member.status.value, passed=False)
         return refuse(AuthStatus.BLOCKED, reason)
-    checks.append(_ok(Rule.MEMBER_STATUS, "not Inactive", member.status.value))
+    if checks is not None:
+        checks.append(_ok(Rule.MEMBER_STATUS, "not Inactive", member.status.value))
 
     for rule, until in (
         (Rule.TOKEN_EXPIRY, token.expires_at),
         (Rule.MEMBER_VALIDITY, member.valid_until),
     ):
-        if until is None:
-            checks.append(_ok(rule, "none"))
-        elif now < until:
-            checks.append(Reason(rule, until.isoformat(), now.isoformat(), passed=True))
-        else:
+        if until is not None and now >= until:
             reason = Reason(rule, until.isoformat(), now.isoformat(), passed=False)
             return refuse(AuthStatus.EXPIRED, reason)
+        if checks is not None:
+            checks.append(_until_ok(rule, until, now))
 
     if member.status is not MemberStatus.ACTIVE:
         reason = Reason(Rule.MEMBER_ACTIVATION, "Active", member.status.value, passed=False)
         return refuse(AuthStatus.INVALID, reason)
-    checks.append(_ok(Rule.MEMBER_ACTIVATION, "Active", "Active"))
+    if checks is not None:
+        checks.append(_ok(Rule.MEMBER_ACTIVATION, "Active", "Active"))
 
     station = snapshot.stations.get(request.station_id)
     if station is None or station.org_id != member.org_id:
         seen = _org_label(station.org_id) if station is not None else "unknown station"
         reason = Reason(Rule.STATION_ORGANISATION, _org_label(member.org_id), seen, passed=False)
         return refuse(AuthStatus.NOT_AT_THIS_LOCATION, reason)
-    label = _org_label(member.org_id)
-    checks.append(_ok(Rule.STATION_ORGANISATION, label, label))
+    if checks is not None:
+        label = _org_label(member.org_id)
+        checks.append(_ok(Rule.STATION_ORGANISATION, label, label))
 
     policy = resolve_policy(snapshot, member)
     return _apply_policy(policy, usage, now, refuse, token.expires_at, member, station, org)
@@ -185,51 +198,56 @@ def _apply_policy(
 ) -> Decision:
     """Rules 8–14, then the Accepted decision with its expiry."""
     checks = refuse.checks
-    limit = policy.labels["validity"]
     if policy.valid_from is not None and now < policy.valid_from:
+        limit = policy.labels["validity"]
         reason = Reason(Rule.POLICY_VALIDITY, limit, now.isoformat(), passed=False)
         return refuse(AuthStatus.NOT_AT_THIS_TIME, reason, policy.valid_from)
     if policy.valid_until is not None and now >= policy.valid_until:
+        limit = policy.labels["validity"]
         reason = Reason(Rule.POLICY_VALIDITY, limit, now.isoformat(), passed=False)
         return refuse(AuthStatus.EXPIRED, reason)
-    checks.append(_ok(Rule.POLICY_VALIDITY, limit))
+    if checks is not None:
+        checks.append(_ok(Rule.POLICY_VALIDITY, policy.labels["validity"]))
 
-    if not all(scope.admits(station) for scope in policy.stations):
-        where = f"station {station.charge_point_id}, site {station.site_id}"
-        reason = Reason(Rule.POLICY_STATIONS, policy.labels["stations"], where, passed=False)
-        return refuse(AuthStatus.NOT_AT_THIS_LOCATION, reason)
-    checks.append(_ok(Rule.POLICY_STATIONS, policy.labels["stations"]))
+    for scope in policy.stations:
+        if not scope.admits(station):
+            where = f"station {station.charge_point_id}, site {station.site_id}"
+            reason = Reason(Rule.POLICY_STATIONS, policy.labels["stations"], where, passed=False)
+            return refuse(AuthStatus.NOT_AT_THIS_LOCATION, reason)
+    if checks is not None:
+        checks.append(_ok(Rule.POLICY_STATIONS, policy.labels["stations"]))
 
-    bounds: list[tuple[datetime, str]] = [(refuse.cache_end, "max_cache_lifetime")]
+    # The earliest bound wins; on a tie, the first listed.
+    expiry, bound = refuse.cache_end, "max_cache_lifetime"
     for instant, rule in (
         (token_expiry, Rule.TOKEN_EXPIRY),
         (member.valid_until, Rule.MEMBER_VALIDITY),
         (policy.valid_until, Rule.POLICY_VALIDITY),
     ):
-        if instant is not None:
-            bounds.append((instant, str(rule)))
-    horizon = min(t for t, _ in bounds)
+        if instant is not None and instant < expiry:
+            expiry, bound = instant, rule.value
     tz = station_tz(station, org)
     for schedule in policy.hours:
-        status = window_status(schedule, now, tz, horizon=horizon)
+        status = window_status(schedule, now, tz, horizon=expiry)
         if not status.inside:
             limit = f"{policy.labels['hours']} in {tz}"
-            value = f"{now.astimezone(tz):%a %H:%M}"
-            reason = Reason(Rule.POLICY_HOURS, limit, value, passed=False)
+            reason = Reason(Rule.POLICY_HOURS, limit, _wall_clock(now, tz), passed=False)
             return refuse(AuthStatus.NOT_AT_THIS_TIME, reason, status.until)
-        if status.until is not None:
-            bounds.append((status.until, str(Rule.POLICY_HOURS)))
-            horizon = min(horizon, status.until)
-    checks.append(_ok(Rule.POLICY_HOURS, policy.labels["hours"]))
+        if status.until is not None and status.until < expiry:
+            expiry, bound = status.until, _HOURS
+    if checks is not None:
+        checks.append(_ok(Rule.POLICY_HOURS, policy.labels["hours"]))
 
     member_usage = usage.get(member.id, EMPTY_USAGE)
-    breach = check_limits(member_usage, policy, local_date(now, org.tz), checks)
+    breach = None
+    if checks is not None or not admits_unused(member_usage, policy):
+        breach = check_limits(member_usage, policy, local_date(now, org.tz), checks)
     if breach is not None:
-        checks.pop()  # the refusal appends it again
+        if checks is not None:
+            checks.pop()  # the refusal lists it last
         lifts = local_midnight(breach.lifts_on, org.tz) if breach.lifts_on else None
         return refuse(breach.status, breach.reason, lifts)
 
-    expiry, bound = min(bounds, key=lambda b: b[0])
     expires_at = expiry.astimezone(UTC)
     return Decision(
         AuthStatus.ACCEPTED,
@@ -237,7 +255,7 @@ def _apply_policy(
         expires_at=expires_at,
         group_id=org.group_token,
         member_id=member.id,
-        checks=tuple(checks),
+        checks=() if checks is None else tuple(checks),
     )
 
 
@@ -248,6 +266,7 @@ def flag_offline(
     occurred_at: datetime,
     *,
     max_cache_lifetime: timedelta,
+    explain: bool = False,
 ) -> Decision:
     """Judge a transaction that started offline at `occurred_at`, never refusing it.
 
@@ -257,7 +276,14 @@ def flag_offline(
     (already past, so no charger caches the token as accepted from it). The
     caller records the transaction and counts it (`usage.start_session`).
     """
-    verdict = decide(snapshot, request, usage, occurred_at, max_cache_lifetime=max_cache_lifetime)
+    verdict = decide(
+        snapshot,
+        request,
+        usage,
+        occurred_at,
+        max_cache_lifetime=max_cache_lifetime,
+        explain=explain,
+    )
     if verdict.accepted:
         return verdict
     return Decision(
@@ -275,6 +301,23 @@ def flag_offline(
 def _ok(rule: str, limit: str | None = None, value: str | None = None) -> Reason:
     """A passing check. Shared instances: the same few recur on every decision."""
     return Reason(rule, limit, value, passed=True)
+
+
+_HOURS = Rule.POLICY_HOURS.value
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _wall_clock(now: datetime, tz: tzinfo) -> str:
+    """`now` as "Tue 10:30" in `tz` (what `%a %H:%M` gives in the C locale, 3× faster)."""
+    local = now.astimezone(tz)
+    return f"{_WEEKDAYS[local.weekday()]} {local.hour:02}:{local.minute:02}"
+
+
+def _until_ok(rule: Rule, until: datetime | None, now: datetime) -> Reason:
+    """The passing check of an expiry rule (`until` is None or after `now`)."""
+    if until is None:
+        return _ok(rule, "none")
+    return Reason(rule, until.isoformat(), now.isoformat(), passed=True)
 
 
 @lru_cache(maxsize=1024)

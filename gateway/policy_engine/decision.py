@@ -12,9 +12,9 @@ so the 1.6 fold also looks at the rule that refused (`Rule.CAP_SESSIONS`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class AuthStatus(StrEnum):
@@ -77,12 +77,15 @@ _RULE_TO_16: dict[tuple[AuthStatus, str], str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
+class Reason(NamedTuple):
     """Machine-readable reason of a decision: which rule, which limit, what value.
 
     `passed` is set on the entries of `Decision.checks`: True when the rule let
     the request through, False for the rule that refused it.
+
+    A named tuple, as is `Decision`: one or two are made per decision, and a
+    tuple is made twice as fast as a frozen dataclass (change one with
+    `_replace`).
     """
 
     rule: str
@@ -101,15 +104,15 @@ class Reason:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """An authorization decision with its reason.
 
     `expires_at` is the instant after which a charger must not rely on this
     answer (`expiryDate` in 1.6, `cacheExpiryDateTime` in 2.0.1); `group_id`
     is the organisation's group token (`parentIdTag` / `groupIdToken`).
     `checks` lists every rule the engine checked, in order, with the values it
-    used (the last one is the refusing rule when the status is not Accepted).
+    used (the last one is the refusing rule when the status is not Accepted);
+    it is filled only by `decide(..., explain=True)`, else empty.
     `flagged` is set on an Accepted decision for a transaction that happened
     offline and broke a rule: it is accepted after the fact, never refused, and
     `flagged` names the rule it broke.
@@ -120,7 +123,7 @@ class Decision:
     expires_at: datetime | None = None
     group_id: str | None = None
     member_id: int | None = None
-    checks: tuple[Reason, ...] = field(default=())
+    checks: tuple[Reason, ...] = ()
     flagged: Reason | None = None
 
     @property

@@ -1,7 +1,8 @@
 """`explain`: a decision and every rule it checked, as text for people.
 
-Pure formatting of a `Decision` (the CLI prints it, tests read it). A token
-value never appears: decisions do not carry it.
+Pure formatting of a `Decision` (the CLI prints it, tests read it): decide
+with `decide(..., explain=True)` for the checks to be listed. A token value
+never appears: decisions do not carry it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ def explain(decision: Decision) -> str:
     ]
     if decision.flagged is not None:
         lines.append(f"flagged (offline): {_line(decision.flagged)}")
+    if not decision.checks:
+        lines.append("checks: not recorded (decide with explain=True to list them)")
+        return "\n".join(lines)
     lines.append("checks:")
     lines.extend(f"  {_mark(check)} {_line(check)}" for check in decision.checks)
     return "\n".join(lines)

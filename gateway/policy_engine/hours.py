@@ -28,7 +28,7 @@ charger's authorization cache may be given as expiry.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from .localtime import local_date, local_instant
 
@@ -67,13 +67,31 @@ class TimeWindow:
         return (opens, closes) if closes > opens else None
 
 
+_Interval = tuple[datetime, datetime]
+_MEMO_SIZE = 64
+
+
 @dataclass(frozen=True, slots=True)
 class WeeklySchedule:
-    """A set of weekly windows; an instant is allowed when any window holds it."""
+    """A set of weekly windows; an instant is allowed when any window holds it.
+
+    Two memos, which never change an answer, only how fast it comes:
+    `occurrences` per (day, zone), a few dozen at most; and per zone the last
+    `window_status` found: the instant it was asked at, the instant `until`
+    which that status holds (see `window_status`), and the status to return
+    with `until` before or beyond the horizon. Time moves forward, so most
+    decisions fall in it.
+    """
 
     windows: tuple[TimeWindow, ...]
     _by_weekday: tuple[tuple[TimeWindow, ...], ...] = field(init=False, repr=False, compare=False)
     _always: bool = field(init=False, repr=False, compare=False)
+    _memo: dict[tuple[date, tzinfo], tuple[_Interval, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _last: dict[tzinfo, tuple[datetime, datetime, WindowStatus, WindowStatus]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         by_day = tuple(tuple(w for w in self.windows if w.weekday == d) for d in range(7))
@@ -90,13 +108,15 @@ class WeeklySchedule:
         """True when the windows cover every wall-clock second of the week."""
         return self._always
 
-    def occurrences(self, day: date, tz: tzinfo) -> list[tuple[datetime, datetime]]:
+    def occurrences(self, day: date, tz: tzinfo) -> tuple[_Interval, ...]:
         """The non-empty intervals of the windows opening on local `day`."""
-        found = []
-        for window in self._by_weekday[day.weekday()]:
-            interval = window.occurrence(day, tz)
-            if interval is not None:
-                found.append(interval)
+        found = self._memo.get((day, tz))
+        if found is None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            windows = self._by_weekday[day.weekday()]
+            intervals = (window.occurrence(day, tz) for window in windows)
+            found = self._memo[day, tz] = tuple(i for i in intervals if i is not None)
         return found
 
 
@@ -141,16 +161,37 @@ def window_status(
 
     `horizon` bounds the search (default: 8 days after `now`); the engine
     passes the earliest other expiry, since a later window end cannot matter.
+
+    An instant found (a stretch's end, the next opening) does not depend on
+    the horizon, only whether it is reported; and every instant from `now`
+    until it has the same status. So it is remembered (`WeeklySchedule`) and
+    answers later calls that fall before it.
     """
     if schedule.always:
         return WindowStatus(True, None)
     limit = horizon if horizon is not None else now + _DEFAULT_HORIZON
+    last = schedule._last.get(tz)
+    if last is None or not last[0] <= now < last[1]:
+        inside, found = _status(schedule, now, tz, limit)
+        if found is None:
+            return WindowStatus(inside, None)
+        # In UTC: aware datetimes of one zone compare by wall time, blind to DST folds.
+        asked = now.astimezone(UTC)
+        last = (asked, found, WindowStatus(inside, found), WindowStatus(inside, None))
+        schedule._last[tz] = last
+    _, until, status, beyond = last
+    return status if until < limit else beyond
+
+
+def _status(
+    schedule: WeeklySchedule, now: datetime, tz: tzinfo, limit: datetime
+) -> tuple[bool, datetime | None]:
     today = local_date(now, tz)
-    occurrences = schedule.occurrences(today - _DAY, tz) + schedule.occurrences(today, tz)
+    occurrences = [*schedule.occurrences(today - _DAY, tz), *schedule.occurrences(today, tz)]
     ends = [closes for opens, closes in occurrences if opens <= now < closes]
     if not ends:
-        return WindowStatus(False, _next_opening(schedule, now, tz, today, limit))
-    return WindowStatus(True, _stretch_end(schedule, max(ends), tz, today, occurrences, limit))
+        return False, _next_opening(schedule, now, tz, today, limit)
+    return True, _stretch_end(schedule, max(ends), tz, today, occurrences, limit)
 
 
 def _stretch_end(

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
+from functools import lru_cache
 
 from .localtime import local_date, local_midnight
 
@@ -69,7 +70,12 @@ class Period:
 
 def period_days(period: Period, today: date) -> tuple[date, date]:
     """Local dates `[first, end)` of the period holding local date `today`."""
-    kind = period.kind
+    return _period_days(period.kind, period.days, today)
+
+
+@lru_cache(maxsize=1024)
+def _period_days(kind: PeriodKind, days: int, today: date) -> tuple[date, date]:
+    """`period_days`, memoised: every decision asks for the same few periods of today."""
     if kind is PeriodKind.DAY:
         return today, today + timedelta(days=1)
     if kind is PeriodKind.WEEK:
@@ -80,7 +86,7 @@ def period_days(period: Period, today: date) -> tuple[date, date]:
         if first.month == 12:
             return first, first.replace(year=first.year + 1, month=1)
         return first, first.replace(month=first.month + 1)
-    return today - timedelta(days=period.days - 1), today + timedelta(days=1)
+    return today - timedelta(days=days - 1), today + timedelta(days=1)
 
 
 def period_bounds(period: Period, now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:

@@ -34,7 +34,9 @@ class Tariff:
 
     def cost(self, energy_wh: int) -> int:
         """Cost in minor units of a session that has delivered `energy_wh`."""
-        energy = Decimal(max(energy_wh, 0))
+        if energy_wh <= 0:  # every start: skip the decimal arithmetic
+            return self.session_fee
+        energy = Decimal(energy_wh)
         price = (energy * self.price_per_kwh / _WH_PER_KWH).quantize(_ONE, ROUND_HALF_UP)
         return int(price) + self.session_fee
 

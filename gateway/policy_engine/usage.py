@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
+from typing import NamedTuple
 
 from .decision import Reason
 from .localtime import local_date
@@ -83,16 +84,17 @@ class MemberUsage:
 
 EMPTY_USAGE = MemberUsage()
 """The usage of a member who has never charged."""
+_NO_USE = DayTotals()
 
 
-@dataclass(frozen=True, slots=True)
-class PeriodTotals:
+class PeriodTotals(NamedTuple):
     """Usage over a range of days.
 
     `*_spent`: settled plus what running sessions have actually used (what
     enforcement compares to a cap). `*_committed`: settled plus, per running
     session, the larger of its hold and its actual use (what admission
-    compares to a cap, so a reservation is honoured).
+    compares to a cap, so a reservation is honoured). A named tuple: every
+    admission of a member with usage makes one or two.
     """
 
     amount_spent: int = 0
@@ -106,10 +108,11 @@ def period_totals(usage: MemberUsage, first: date, end: date) -> PeriodTotals:
     """Totals of the local days `[first, end)`."""
     lo, hi = first.toordinal(), end.toordinal()
     amount = energy = sessions = 0
-    if hi - lo <= len(usage.days):
-        buckets = [b for o in range(lo, hi) if (b := usage.days.get(o)) is not None]
-    else:
-        buckets = [b for o, b in usage.days.items() if lo <= o < hi]
+    days = usage.days
+    if hi - lo <= len(days):
+        buckets = [b for o in range(lo, hi) if (b := days.get(o)) is not None]
+    else:  # read only the days in range: the others may be far away in memory
+        buckets = [days[o] for o in days if lo <= o < hi]
     for bucket in buckets:
         amount += bucket.amount
         energy += bucket.energy_wh
@@ -154,9 +157,9 @@ def start_session(
         energy_hold=energy_hold,
         flagged=start.flagged,
     )
-    bucket = usage.days.get(day, DayTotals())
+    bucket = usage.days.get(day, _NO_USE)
     return MemberUsage(
-        days={**usage.days, day: replace(bucket, sessions=bucket.sessions + 1)},
+        days={**usage.days, day: DayTotals(bucket.amount, bucket.energy_wh, bucket.sessions + 1)},
         running={**usage.running, start.session_id: session},
     )
 

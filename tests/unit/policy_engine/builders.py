@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -63,11 +62,11 @@ DEFAULT_TOKEN = TokenInfo(TOKEN, TokenType.ISO14443, MEMBER_ID)
 
 
 def make_member(**changes: Any) -> MemberInfo:
-    return replace(DEFAULT_MEMBER, **changes)
+    return DEFAULT_MEMBER._replace(**changes)
 
 
 def make_token(**changes: Any) -> TokenInfo:
-    return replace(DEFAULT_TOKEN, **changes)
+    return DEFAULT_TOKEN._replace(**changes)
 
 
 def make_snapshot(
@@ -112,8 +111,14 @@ def ask(
     token_type: TokenType | None = None,
     lifetime: timedelta = LIFETIME,
 ) -> Decision:
+    """`decide` with `explain=True`, checked to agree with the hot path (no checks)."""
     request = AuthRequest(token, station, purpose=purpose, token_type=token_type)
-    return decide(snapshot, request, usage or {}, now, max_cache_lifetime=lifetime)
+    explained = decide(
+        snapshot, request, usage or {}, now, max_cache_lifetime=lifetime, explain=True
+    )
+    fast = decide(snapshot, request, usage or {}, now, max_cache_lifetime=lifetime)
+    assert fast == explained._replace(checks=()), "explain=True changed the outcome"
+    return explained
 
 
 def session_start(
