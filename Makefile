@@ -45,5 +45,6 @@ deploy-check: $(STAMP)
 # websockets server, the ocpp package's accept-all server) against the same load generator, pinned
 # to separate cores with taskset; prints the table and ratios, writes bench-results/latest.json.
 .PHONY: bench
-bench: $(STAMP)
+bench: $(STAMP)  ## load bench (gateway vs references), then the policy engine at 1M tokens
 	$(BIN)/python -m bench
+	$(BIN)/python bench/policy_engine.py
