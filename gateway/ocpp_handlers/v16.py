@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 
 from gateway.logs import token_ref
+from gateway.ocpp_handlers.common import security_event
 from gateway.ocpp_handlers.context import Handler, Session, authorization_record
 from gateway.policy_engine.decision import Decision
 from gateway.rpc.frames import Call
@@ -138,15 +139,6 @@ async def data_transfer(s: Session, call: Call) -> dict[str, Any]:
 async def notification(s: Session, call: Call) -> dict[str, Any]:
     """Diagnostics/firmware status (§4.4, §4.5): logged."""
     log.info("notification", **{k: v for k, v in call.payload.items() if k == "status"})
-    return {}
-
-
-async def security_event(s: Session, call: Call) -> dict[str, Any]:
-    """Security whitepaper, SecurityEventNotification: logged and counted."""
-    s.services.metrics.security_events.labels("charger_reported").inc()
-    log.warning(
-        "charger security event", type=call.payload["type"], tech_info=call.payload.get("techInfo")
-    )
     return {}
 
 

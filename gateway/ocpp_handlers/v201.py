@@ -6,6 +6,7 @@ from typing import Any
 
 import structlog
 
+from gateway.ocpp_handlers.common import security_event
 from gateway.ocpp_handlers.context import Handler, Session, authorization_record
 from gateway.policy_engine.decision import Decision
 from gateway.rpc.frames import Call
@@ -137,15 +138,6 @@ async def meter_values(s: Session, call: Call) -> dict[str, Any]:
 async def notification(s: Session, call: Call) -> dict[str, Any]:
     """NotifyReport, NotifyEvent, firmware and log status: acknowledged and logged."""
     log.info("notification", action=call.action)
-    return {}
-
-
-async def security_event(s: Session, call: Call) -> dict[str, Any]:
-    """A04: logged and counted."""
-    s.services.metrics.security_events.labels("charger_reported").inc()
-    log.warning(
-        "charger security event", type=call.payload["type"], tech_info=call.payload.get("techInfo")
-    )
     return {}
 
 
