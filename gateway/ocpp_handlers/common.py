@@ -8,8 +8,14 @@ import structlog
 
 from gateway.ocpp_handlers.context import Session
 from gateway.rpc.frames import Call
+from gateway.timeutil import to_ocpp
 
 log = structlog.get_logger("gateway.ocpp")
+
+
+async def heartbeat(s: Session, call: Call) -> dict[str, Any]:
+    """Heartbeat (1.6 §4.6, 2.0.1 G02): the gateway's time."""
+    return {"currentTime": to_ocpp(s.now())}
 
 
 async def security_event(s: Session, call: Call) -> dict[str, Any]:

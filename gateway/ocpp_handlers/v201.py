@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 
-from gateway.ocpp_handlers.common import security_event
+from gateway.ocpp_handlers.common import heartbeat, security_event
 from gateway.ocpp_handlers.context import Handler, Session, authorization_record
 from gateway.policy_engine.decision import Decision
 from gateway.rpc.frames import Call
@@ -35,10 +35,6 @@ async def boot_notification(s: Session, call: Call) -> dict[str, Any]:
         "firmware_version": station.get("firmwareVersion"),
     }
     return await s.accept_boot(info)
-
-
-async def heartbeat(s: Session, call: Call) -> dict[str, Any]:
-    return {"currentTime": to_ocpp(s.now())}
 
 
 async def status_notification(s: Session, call: Call) -> dict[str, Any]:
