@@ -14,6 +14,7 @@ import gc
 import logging
 import ssl
 import time
+from collections.abc import Collection
 from datetime import timedelta
 
 import structlog
@@ -88,6 +89,7 @@ class Gateway:
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._cache_generation = -1
+        self._cache_lock = asyncio.Lock()
         self.ocpp_port = 0
         self.http_port = 0
 
@@ -176,6 +178,19 @@ class Gateway:
         Usage counters are rebuilt from the transactions only at start: after
         that the cache itself keeps them current.
         """
+        async with self._cache_lock:
+            await self._reload_cache(with_usage=with_usage)
+
+    async def refresh_cache(self, member_ids: Collection[int] | None = None) -> None:
+        """Make the cache reflect a change this process has just committed.
+
+        The admin API awaits this before it answers, so the next decision on
+        any connection sees the change. ``member_ids`` names the members whose
+        status, tokens, groups or own policy changed (None: anything may have).
+        """
+        await self.reload_cache()
+
+    async def _reload_cache(self, *, with_usage: bool) -> None:
         generation = await self.members.cache_generation()
         if generation == self._cache_generation and not with_usage:
             return
