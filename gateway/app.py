@@ -21,9 +21,11 @@ import structlog
 import uvicorn
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+from gateway.admin_api import AdminServices
 from gateway.config import Settings
 from gateway.enforcement import Enforcer
 from gateway.http_api import create_http_app
+from gateway.members.service import AdminContext
 from gateway.metrics import Metrics
 from gateway.ocpp_handlers import v16, v201
 from gateway.ocpp_handlers.context import Handler, Services
@@ -83,6 +85,9 @@ class Gateway:
             FailureThrottle(ocpp.auth_failure_limit, ocpp.auth_failure_window, time.monotonic),
             VerifiedCache(),
             self.metrics,
+        )
+        self.admin = AdminServices.create(
+            AdminContext(self.db, clock, settings.admin, refresh=self.refresh_cache)
         )
         self._tasks = TaskSet("gateway")
         self._ws_server: Server | None = None
@@ -146,7 +151,7 @@ class Gateway:
     async def _start_http(self) -> None:
         http = self.settings.http
         config = uvicorn.Config(
-            create_http_app(self.metrics, self.readiness),
+            create_http_app(self.metrics, self.readiness, self.admin),
             host=http.host,
             port=http.port,
             log_config=None,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway import cli_policies
+from gateway import cli_admin, cli_policies
 from gateway.app import create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="create or upgrade the database schema")
     cli_policies.add_parsers(sub)
+    cli_admin.add_parsers(sub)
     return parser
 
 
@@ -119,6 +120,8 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "migrate":
             print(f"database {db.path} is up to date")
             return 0
+        if args.command in cli_admin.COMMANDS:
+            return await cli_admin.run(args, db, settings)
         if args.command in ("organisations", "groups", "policies", "explain"):
             return await cli_policies.run(args, db, now)
         if args.command == "stations":

@@ -55,10 +55,30 @@ class OcppSettings(_Section):
 
 
 class HttpSettings(_Section):
-    """The operators' HTTP endpoint: /metrics, /healthz, /readyz (admin API later)."""
+    """The operators' HTTP endpoint: /metrics, /healthz, /readyz and the admin API."""
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+
+
+class AdminSettings(_Section):
+    """The admin API: activation links and invitation e-mail.
+
+    Without ``smtp_host`` invitations are not mailed: the activation link is
+    logged and returned to the operator who invited.
+    """
+
+    public_url: str | None = Field(
+        None, description="base URL of the admin API in links (default: the listening address)"
+    )
+    invitation_ttl_hours: int = Field(168, ge=1, le=24 * 90)
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout: float = Field(10.0, gt=0)
+    mail_from: str = "ocpp-gateway@localhost"
 
 
 class DatabaseSettings(_Section):
@@ -83,6 +103,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
+    admin: AdminSettings = AdminSettings()
 
 
 class ConfigError(Exception):

@@ -1,0 +1,74 @@
+"""What every admin API route shares: the services and the authenticated actor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.members.errors import ServiceError
+from gateway.members.service import Actor, AdminContext, MemberService
+
+bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer ogw_...")
+
+
+@dataclass
+class AdminServices:
+    """The member-management services one gateway's admin API uses (``app.state.admin``).
+
+    Routes reach other services through ``services.ctx`` (they are cheap to make).
+    """
+
+    ctx: AdminContext
+    members: MemberService
+
+    @classmethod
+    def create(cls, ctx: AdminContext) -> AdminServices:
+        return cls(ctx, MemberService(ctx))
+
+
+def _services(request: Request) -> AdminServices:
+    services: AdminServices = request.app.state.admin
+    return services
+
+
+async def _actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Actor:
+    token = credentials.credentials if credentials else None
+    return await _services(request).members.authenticate(token)
+
+
+Services = Annotated[AdminServices, Depends(_services)]
+CurrentActor = Annotated[Actor, Depends(_actor)]
+
+
+async def service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(
+        {"error": exc.message, "field": exc.field}, status_code=exc.status, headers=headers
+    )
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming the first bad field (``body.email``, ``query.page``), with every error."""
+    assert isinstance(exc, RequestValidationError)
+    errors: list[dict[str, Any]] = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        errors.append({"field": loc, "message": err.get("msg", "invalid")})
+    first = errors[0] if errors else {"field": None, "message": "invalid request"}
+    return JSONResponse(
+        {
+            "error": f"{first['field']}: {first['message']}",
+            "field": first["field"],
+            "errors": errors,
+        },
+        status_code=422,
+    )
