@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway import cli_admin, cli_policies
+from gateway import cli_admin, cli_members, cli_policies, cli_sync
 from gateway.app import create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         m = members.add_parser(name)
         m.add_argument("email")
         m.add_argument("--organisation", default=DEFAULT_ORGANISATION)
+    cli_members.add_member_actions(members)
+    cli_sync.add_member_actions(members)
 
     tokens = sub.add_parser("tokens", help="manage badges and app tokens").add_subparsers(
         dest="action", required=True
@@ -91,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="create or upgrade the database schema")
     cli_policies.add_parsers(sub)
-    cli_admin.add_parsers(sub)
+    for module in (cli_admin, cli_members, cli_sync):
+        module.add_parsers(sub)
     return parser
 
 
@@ -120,8 +123,11 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "migrate":
             print(f"database {db.path} is up to date")
             return 0
-        if args.command in cli_admin.COMMANDS:
-            return await cli_admin.run(args, db, settings)
+        for module in (cli_admin, cli_members, cli_sync):
+            if args.command in module.COMMANDS or (
+                args.command == "members" and args.action in module.ACTIONS
+            ):
+                return await module.run(args, db, settings)
         if args.command in ("organisations", "groups", "policies", "explain"):
             return await cli_policies.run(args, db, now)
         if args.command == "stations":

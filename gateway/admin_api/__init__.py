@@ -10,12 +10,19 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from gateway.admin_api import members
+from gateway.admin_api import audit, invitations, members, network, statistics, sync
 from gateway.admin_api.deps import AdminServices, service_error, validation_error
 from gateway.members.errors import ServiceError
 
 PREFIX = "/api/v1"
-ROUTERS = (members.router,)
+ROUTERS = (
+    members.router,
+    invitations.router,
+    sync.router,
+    statistics.router,
+    network.router,
+    audit.router,
+)
 
 
 def mount(app: FastAPI, services: AdminServices) -> None:
