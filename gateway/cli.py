@@ -127,7 +127,8 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
             if args.command in module.COMMANDS or (
                 args.command == "members" and args.action in module.ACTIONS
             ):
-                return await module.run(args, db, settings)
+                code: int = await module.run(args, db, settings)
+                return code
         if args.command in ("organisations", "groups", "policies", "explain"):
             return await cli_policies.run(args, db, now)
         if args.command == "stations":

@@ -19,6 +19,11 @@ from gateway.store.database import Database
 from gateway.timeutil import system_clock
 
 COMMANDS = ("orgs",)
+ACTIONS: tuple[str, ...] = ()
+
+
+def add_member_actions(members: Any) -> None:
+    """No actions of ``ocpp-gateway members`` here."""
 
 
 def add_parsers(sub: Any) -> None:
