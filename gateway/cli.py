@@ -23,7 +23,6 @@ from gateway.logs import configure_logging
 from gateway.security.passwords import hash_password
 from gateway.store.database import Database
 from gateway.store.members import MemberStore
-from gateway.store.policies import PolicyStore
 from gateway.store.stations import DuplicateError, StationStore
 from gateway.timeutil import parse_ocpp_datetime, system_clock
 
@@ -64,17 +63,6 @@ def _parser() -> argparse.ArgumentParser:
     members = sub.add_parser("members", help="manage members").add_subparsers(
         dest="action", required=True
     )
-    madd = members.add_parser("add")
-    madd.add_argument("--email", required=True)
-    madd.add_argument("--first-name", default="")
-    madd.add_argument("--last-name", default="")
-    madd.add_argument("--status", choices=["Active", "Pending", "Inactive"], default="Active")
-    madd.add_argument("--organisation", default=DEFAULT_ORGANISATION)
-    madd.add_argument("--group", action="append", default=[], help="repeatable")
-    for name in ("deactivate", "activate"):
-        m = members.add_parser(name)
-        m.add_argument("email")
-        m.add_argument("--organisation", default=DEFAULT_ORGANISATION)
     cli_members.add_member_actions(members)
     cli_sync.add_member_actions(members)
 
@@ -138,8 +126,6 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
             if hasattr(args, "organisation")
             else None
         )
-        if args.command == "members":
-            return await _members(args, members, org, now)
         return await _tokens(args, members, org, now)
 
     try:
@@ -181,32 +167,6 @@ async def _stations(args: Any, stations: StationStore, members: MemberStore, now
     print(f"station {args.charge_point_id}: Basic auth user {args.charge_point_id}")
     if generated:
         print(f"password (shown once): {password}")
-    return 0
-
-
-async def _members(args: Any, members: MemberStore, org: int | None, now: datetime) -> int:
-    assert org is not None
-    if args.action == "add":
-        member_id = await members.add_member(
-            org,
-            now,
-            first_name=args.first_name,
-            last_name=args.last_name,
-            email=args.email,
-            status=args.status,
-        )
-        groups = PolicyStore(members.db)
-        for name in args.group:
-            await groups.add_to_group(member_id, await groups.ensure_group(org, name))
-        print(f"member {member_id} added ({args.email}, {args.status})")
-        return 0
-    found = await members.find_member(org, args.email)
-    if found is None:
-        print(f"no member {args.email}", file=sys.stderr)
-        return 1
-    status = "Inactive" if args.action == "deactivate" else "Active"
-    await members.set_member_status(found, status, now)
-    print(f"member {args.email} is {status}")
     return 0
 
 

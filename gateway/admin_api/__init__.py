@@ -15,10 +15,11 @@ from gateway.admin_api.deps import AdminServices, service_error, validation_erro
 from gateway.members.errors import ServiceError
 
 PREFIX = "/api/v1"
+# Fixed paths (/members/export, /members/import) before /members/{member_id}.
 ROUTERS = (
+    sync.router,
     members.router,
     invitations.router,
-    sync.router,
     statistics.router,
     network.router,
     audit.router,

@@ -1,22 +1,40 @@
-"""Routes: the caller, members (list, read, deactivate, reactivate), API tokens."""
+"""Routes: the caller, members (list, read, edit, deactivate, reactivate, bulk deactivation,
+delete), ownership transfer, API tokens. Rules live in the services (gateway.members)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from gateway.admin_api.deps import CurrentActor, Services
 from gateway.admin_api.schemas import (
     ApiTokenCreate,
     ApiTokenCreated,
     ApiTokenOut,
+    Error,
     MemberOut,
     MemberPage,
 )
+from gateway.admin_api.schemas_members import (
+    BulkDeactivation,
+    BulkResult,
+    Deleted,
+    MemberUpdate,
+    OwnershipChanged,
+    OwnershipTransfer,
+)
+from gateway.members.editing import MemberEditor
+from gateway.members.inputs import MAX_ID
+from gateway.members.lifecycle import MemberLifecycle
 from gateway.store.admin import MemberFilter
 
-router = APIRouter(tags=["members"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Error} for code in (401, 403, 404, 409, 422)
+}
+router = APIRouter(tags=["members"], responses=ERRORS)
+MemberId = Annotated[int, Path(ge=1, le=MAX_ID, description="the member's id")]
+TokenId = Annotated[int, Path(ge=1, le=MAX_ID, description="the API token's id")]
 
 
 @router.get("/me", response_model=MemberOut, summary="The member the API token belongs to")
@@ -41,8 +59,54 @@ async def list_members(
 
 
 @router.get("/members/{member_id}", response_model=MemberOut)
-async def get_member(member_id: int, services: Services, actor: CurrentActor) -> dict[str, Any]:
+async def get_member(
+    member_id: MemberId, services: Services, actor: CurrentActor
+) -> dict[str, Any]:
     return await services.members.get_member(actor, member_id)
+
+
+@router.patch(
+    "/members/{member_id}",
+    response_model=MemberOut,
+    summary="Edit a member (only the fields given); your own name, email and phone",
+)
+async def edit_member(
+    member_id: MemberId, body: MemberUpdate, services: Services, actor: CurrentActor
+) -> dict[str, Any]:
+    return await MemberEditor(services.ctx).edit(actor, member_id, body)
+
+
+@router.delete(
+    "/members/{member_id}",
+    response_model=Deleted,
+    summary="Delete for good: personal data removed, transactions kept anonymised",
+)
+async def delete_member(
+    member_id: MemberId, services: Services, actor: CurrentActor
+) -> dict[str, Any]:
+    return await MemberLifecycle(services.ctx).delete(actor, member_id)
+
+
+@router.post(
+    "/members/bulk-deactivate",
+    response_model=BulkResult,
+    summary="Deactivate a selection of members or a whole group; says what was refused and why",
+)
+async def bulk_deactivate(
+    body: BulkDeactivation, services: Services, actor: CurrentActor
+) -> dict[str, Any]:
+    return await MemberLifecycle(services.ctx).bulk_deactivate(actor, body)
+
+
+@router.post(
+    "/organisation/transfer-ownership",
+    response_model=OwnershipChanged,
+    summary="The Owner hands over to an Active member and becomes Administrator",
+)
+async def transfer_ownership(
+    body: OwnershipTransfer, services: Services, actor: CurrentActor
+) -> dict[str, Any]:
+    return await MemberLifecycle(services.ctx).transfer_ownership(actor, body.member_id)
 
 
 @router.post(
@@ -50,12 +114,16 @@ async def get_member(member_id: int, services: Services, actor: CurrentActor) ->
     response_model=MemberOut,
     summary="Deactivate: access lost at once on every charger, data kept",
 )
-async def deactivate(member_id: int, services: Services, actor: CurrentActor) -> dict[str, Any]:
+async def deactivate(
+    member_id: MemberId, services: Services, actor: CurrentActor
+) -> dict[str, Any]:
     return await services.members.set_status(actor, member_id, "Inactive")
 
 
 @router.post("/members/{member_id}/reactivate", response_model=MemberOut)
-async def reactivate(member_id: int, services: Services, actor: CurrentActor) -> dict[str, Any]:
+async def reactivate(
+    member_id: MemberId, services: Services, actor: CurrentActor
+) -> dict[str, Any]:
     return await services.members.set_status(actor, member_id, "Active")
 
 
@@ -65,7 +133,9 @@ async def reactivate(member_id: int, services: Services, actor: CurrentActor) ->
     summary="Your API tokens (or another member's, with the members permission)",
 )
 async def list_api_tokens(
-    services: Services, actor: CurrentActor, member_id: int | None = None
+    services: Services,
+    actor: CurrentActor,
+    member_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[Any]:
     return await services.members.list_api_tokens(actor, member_id)
 
@@ -85,6 +155,6 @@ async def create_api_token(
 
 @router.delete("/api-tokens/{token_id}", response_model=ApiTokenOut, summary="Revoke an API token")
 async def revoke_api_token(
-    token_id: int, services: Services, actor: CurrentActor
+    token_id: TokenId, services: Services, actor: CurrentActor
 ) -> dict[str, Any]:
     return await services.members.revoke_api_token(actor, token_id)

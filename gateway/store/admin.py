@@ -90,6 +90,16 @@ async def member_record(db: aiosqlite.Connection, member_id: int) -> dict[str, A
         (member_id,),
     ) as cur:
         record["groups"] = [r[0] for r in await cur.fetchall()]
+    async with db.execute(
+        "SELECT value, type, status, expires_at FROM tokens WHERE member_id = ? ORDER BY value",
+        (member_id,),
+    ) as cur:
+        record["tokens"] = [dict(r) for r in await cur.fetchall()]
+    async with db.execute(
+        "SELECT body FROM policies WHERE scope_kind = 'member' AND scope_id = ?", (member_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    record["policy"] = json.loads(row[0]) if row else None
     return record
 
 
@@ -219,6 +229,82 @@ class AdminStore:
             (organisation_id,),
         )
         return int(row[0]) if row else 0
+
+    async def owner_id(self, organisation_id: int) -> int | None:
+        row = await self._db.fetchone(
+            "SELECT id FROM members WHERE organisation_id = ? AND role = 'Owner'"
+            " AND deleted_at IS NULL ORDER BY id LIMIT 1",
+            (organisation_id,),
+        )
+        return int(row[0]) if row else None
+
+    async def member_id_by_ref(self, organisation_id: int, ref: str) -> int | None:
+        """A member named by id, email or identifier (the command line's way to name one);
+        digits are an id first, then an identifier."""
+        if ref.isdigit() and int(ref) < 2**63:
+            found = await self.member(organisation_id, int(ref))
+            if found is not None:
+                return int(found["id"])
+        row = await self._db.fetchone(
+            "SELECT id FROM members WHERE organisation_id = ? AND deleted_at IS NULL"
+            " AND (lower(email) = lower(?) OR lower(identifier) = lower(?))",
+            (organisation_id, ref, ref),
+        )
+        return int(row[0]) if row else None
+
+    async def group_member_ids(self, organisation_id: int, group: str) -> list[int] | None:
+        """The members of a group (by name), None when the organisation has no such group."""
+        found = await self._db.fetchone(
+            "SELECT id FROM groups WHERE organisation_id = ? AND name = ?", (organisation_id, group)
+        )
+        if found is None:
+            return None
+        rows = await self._db.fetchall(
+            "SELECT mg.member_id FROM member_groups mg JOIN members m ON m.id = mg.member_id"
+            " WHERE mg.group_id = ? AND m.deleted_at IS NULL ORDER BY mg.member_id",
+            (found[0],),
+        )
+        return [int(r[0]) for r in rows]
+
+    # -- organisations ----------------------------------------------------------------------
+
+    async def organisation(self, organisation_id: int) -> dict[str, Any] | None:
+        row = await self._db.fetchone(
+            "SELECT id, name, timezone, currency FROM organisations WHERE id = ?",
+            (organisation_id,),
+        )
+        return dict(row) if row else None
+
+    async def organisation_id(self, name: str) -> int | None:
+        row = await self._db.fetchone("SELECT id FROM organisations WHERE name = ?", (name,))
+        return int(row[0]) if row else None
+
+    # -- invitations ------------------------------------------------------------------------
+
+    async def invitation(self, token_hash: str) -> dict[str, Any] | None:
+        """An invitation by its secret's hash, with its member's organisation, email and roles."""
+        row = await self._db.fetchone(
+            "SELECT i.id, i.member_id, i.invited_by, i.created_at, i.expires_at, i.accepted_at,"
+            " i.revoked_at, m.organisation_id, o.name AS organisation, m.email, m.first_name,"
+            " m.last_name, m.role, m.extra_roles, m.status"
+            " FROM invitations i JOIN members m ON m.id = i.member_id"
+            " JOIN organisations o ON o.id = m.organisation_id"
+            " WHERE i.token_hash = ? AND m.deleted_at IS NULL",
+            (token_hash,),
+        )
+        if row is None:
+            return None
+        found = dict(row)
+        found["extra_roles"] = json.loads(found["extra_roles"])
+        return found
+
+    async def invitations(self, member_id: int) -> list[dict[str, Any]]:
+        rows = await self._db.fetchall(
+            "SELECT id, member_id, invited_by, created_at, expires_at, accepted_at, revoked_at"
+            " FROM invitations WHERE member_id = ? ORDER BY id",
+            (member_id,),
+        )
+        return [dict(r) for r in rows]
 
     # -- audit ------------------------------------------------------------------------------
 
