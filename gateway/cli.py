@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway import cli_admin, cli_members, cli_policies, cli_sync
 from gateway.app import create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
+from gateway.members import network_values
+from gateway.members.errors import Invalid
 from gateway.security.passwords import hash_password
 from gateway.store.database import Database
 from gateway.store.members import MemberStore
@@ -148,9 +149,9 @@ async def _stations(args: Any, stations: StationStore, members: MemberStore, now
     if args.action == "add":
         if args.timezone:
             try:
-                ZoneInfo(args.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
-                print(f"error: unknown time zone {args.timezone}", file=sys.stderr)
+                network_values.timezone(args.timezone)
+            except Invalid as exc:
+                print(f"error: {exc.message}", file=sys.stderr)
                 return 1
         org_id = await members.ensure_organisation(args.organisation, now)
         await stations.add(
@@ -209,7 +210,8 @@ async def _serve(settings: Settings, demo: bool) -> None:
     if demo:
         from gateway.demo import instructions
 
-        print(instructions(settings.ocpp.host, gateway.ocpp_port), flush=True)
+        http = f"http://{settings.http.host}:{gateway.http_port}"
+        print(instructions(settings.ocpp.host, gateway.ocpp_port, http), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from gateway.members import network_values
+from gateway.members.errors import Invalid
 from gateway.members.policy_spec import PolicySpec, minor_units, price_minor_per_kwh
 from gateway.policy_cache.loader import load_snapshot, load_usage
 from gateway.policy_engine import AuthRequest, Purpose, decide, explain
@@ -125,9 +126,9 @@ async def _organisation(args: argparse.Namespace, policies: PolicyStore, org_id:
     currency = (args.currency or current["currency"]).upper()
     if args.timezone:
         try:
-            ZoneInfo(args.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CommandError(f"unknown time zone {args.timezone}") from None
+            network_values.timezone(args.timezone)
+        except Invalid as exc:
+            raise CommandError(exc.message) from None
     fields: dict[str, Any] = {
         "timezone": args.timezone,
         "currency": currency if args.currency else None,

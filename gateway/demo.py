@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from gateway.security.passwords import hash_password
+from gateway.store.admin import hash_secret
 from gateway.store.database import Database
 from gateway.store.members import MemberStore
 from gateway.store.policies import PolicyStore
@@ -31,6 +32,8 @@ class DemoToken:
 STATIONS = {"DEMO-CP16": "demo-password-16", "DEMO-CP201": "demo-password-201"}
 ORGANISATION = "Demo Charging"
 GROUP_TOKEN = "DEMO-FLEET"
+# The demo Owner's admin API token: public, like the passwords above; demo databases only.
+API_TOKEN = "ogw_demo-owner-token-for-the-demo-database-only"
 
 TOKENS = (
     DemoToken("DEMO-OK", "Accepted", "Accepted", "active member, active token"),
@@ -111,7 +114,27 @@ async def seed(db: Database, now: datetime) -> bool:
         await policies.set_policy(org, "member", member, body, now)
         if value == "DEMO-BUSY":
             await _running_session(db, member, value, now)
+    await _owner(db, org, now)
     return True
+
+
+async def _owner(db: Database, org: int, now: datetime) -> None:
+    """The organisation's Owner, with the demo API token (printed by ``make demo``)."""
+
+    async def op(conn: aiosqlite.Connection) -> None:
+        cur = await conn.execute(
+            "INSERT INTO members (organisation_id, first_name, last_name, email, role, status,"
+            " created_at, updated_at) VALUES (?, 'Olga', 'Owner', 'owner@example.org', 'Owner',"
+            " 'Active', ?, ?)",
+            (org, to_text(now), to_text(now)),
+        )
+        await conn.execute(
+            "INSERT INTO api_tokens (member_id, name, token_hash, prefix, created_at)"
+            " VALUES (?, 'demo', ?, ?, ?)",
+            (cur.lastrowid, hash_secret(API_TOKEN), API_TOKEN[:10], to_text(now)),
+        )
+
+    await db.write(op)
 
 
 async def _running_session(db: Database, member_id: int, token: str, now: datetime) -> None:
@@ -128,7 +151,7 @@ async def _running_session(db: Database, member_id: int, token: str, now: dateti
     await db.write(op)
 
 
-def instructions(host: str, port: int) -> str:
+def instructions(host: str, port: int, http: str | None = None) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     lines = ["", "Demo gateway (database seeded with demo data only):"]
     for cpid, password in STATIONS.items():
@@ -137,5 +160,8 @@ def instructions(host: str, port: int) -> str:
     for t in TOKENS:
         lines.append(f"    {t.value:<14} {t.expect_16:<9} / {t.expect_201:<9} {t.why}")
     lines.append(f"  try it:  .venv/bin/python -m simulators.demo --url ws://{shown}:{port}")
+    if http is not None:
+        lines.append(f"  admin API: {http}/docs   (Owner owner@example.org)")
+        lines.append(f"    curl -H 'Authorization: Bearer {API_TOKEN}' {http}/api/v1/members")
     lines.append("")
     return "\n".join(lines)

@@ -93,10 +93,14 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Far beyond any real cap, small enough that every conversion to minor units and Wh is exact.
+MAX_LIMIT = Decimal(10**9)
+
+
 class CapSpec(_Spec):
-    limit: Decimal = Field(ge=0)
+    limit: Decimal = Field(ge=0, le=MAX_LIMIT, allow_inf_nan=False)
     period: Annotated[str, AfterValidator(_period)]
-    hold: Decimal | None = Field(None, gt=0)
+    hold: Decimal | None = Field(None, gt=0, le=MAX_LIMIT, allow_inf_nan=False)
 
 
 class WindowSpec(_Spec):
@@ -114,7 +118,7 @@ class PolicySpec(_Spec):
     amount_caps: list[CapSpec] | None = None
     energy_caps_kwh: list[CapSpec] | None = None
     session_caps: list[CapSpec] | None = None
-    max_concurrent: int | None = Field(None, ge=1)
+    max_concurrent: int | None = Field(None, ge=1, le=10_000)
     valid_from: Annotated[datetime | None, AfterValidator(_aware)] = None
     valid_until: Annotated[datetime | None, AfterValidator(_aware)] = None
 

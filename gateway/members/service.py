@@ -19,8 +19,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import aiosqlite
+import structlog
 
 from gateway.config import AdminSettings
+from gateway.members import network_values
 from gateway.members.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from gateway.members.inputs import email_address
 from gateway.members.roles import RANK, Permission, Role, may_act_on, may_grant, permissions
@@ -32,6 +34,7 @@ from gateway.store.stations import StationStore
 from gateway.timeutil import Clock, to_text
 
 T = TypeVar("T")
+log = structlog.get_logger("gateway.members")
 Refresh = Callable[[Collection[int] | None], Awaitable[None]]
 TOKEN_PREFIX = "ogw_"
 MAX_PAGE = 500
@@ -166,7 +169,10 @@ class AdminContext:
         now = self.clock()
         result = await self.db.write(lambda db: op(db, now))
         if refresh is not False:
-            await self.refresh(None if refresh is None or refresh is True else refresh)
+            try:
+                await self.refresh(None if refresh is None or refresh is True else refresh)
+            except Exception as exc:  # committed: the cache poller applies it within a second
+                log.error("cache refresh after a change failed", error=repr(exc))
         return result
 
     async def record(
@@ -235,6 +241,8 @@ class MemberService:
         name = name.strip()
         if not name:
             raise Invalid("an organisation needs a name", field="name")
+        timezone = network_values.timezone(timezone)
+        currency = network_values.currency(currency)
         email = _email(owner_email)
         secret = new_secret()
 
