@@ -87,7 +87,13 @@ class Gateway:
             self.metrics,
         )
         self.admin = AdminServices.create(
-            AdminContext(self.db, clock, settings.admin, refresh=self.refresh_cache)
+            AdminContext(
+                self.db,
+                clock,
+                settings.admin,
+                refresh=self.refresh_cache,
+                connected=self.connections.__contains__,
+            )
         )
         self._tasks = TaskSet("gateway")
         self._ws_server: Server | None = None

@@ -64,6 +64,9 @@ class StationOut(BaseModel):
     serial_number: str | None
     firmware_version: str | None
     accepted_once: bool
+    connected: bool | None = Field(
+        None, description="connected to this gateway now (lists and reads; null elsewhere)"
+    )
     last_boot_at: str | None
     created_at: str
 

@@ -81,7 +81,9 @@ class NewPassword:
         return self.charge_point_id  # HTTP Basic: the username is the station's identity
 
 
-def public_station(row: dict[str, Any], currency: str) -> dict[str, Any]:
+def public_station(
+    row: dict[str, Any], currency: str, connected: bool | None = None
+) -> dict[str, Any]:
     """A station as the API shows it (never its password hash)."""
     tariff = None
     if row["price_per_kwh"] is not None or row["session_fee"] is not None:
@@ -101,6 +103,7 @@ def public_station(row: dict[str, Any], currency: str) -> dict[str, Any]:
         "serial_number": row["serial_number"],
         "firmware_version": row["firmware_version"],
         "accepted_once": bool(row["accepted_once"]),
+        "connected": connected,
         "last_boot_at": row["last_boot_at"],
         "created_at": row["created_at"],
     }
@@ -134,12 +137,15 @@ class NetworkService:
         actor.require(Permission.STATIONS)
         currency = await self._currency(actor)
         rows = await self.store.stations(actor.organisation_id, site)
-        return [public_station(row, currency) for row in rows]
+        on = self.ctx.connected
+        return [public_station(row, currency, on(row["charge_point_id"])) for row in rows]
 
     async def get_station(self, actor: Actor, charge_point_id: str) -> dict[str, Any]:
         actor.require(Permission.STATIONS)
         return public_station(
-            await self._station(actor, charge_point_id), await self._currency(actor)
+            await self._station(actor, charge_point_id),
+            await self._currency(actor),
+            self.ctx.connected(charge_point_id),
         )
 
     async def _station(self, actor: Actor, charge_point_id: str) -> dict[str, Any]:

@@ -44,6 +44,11 @@ async def _no_refresh(member_ids: Collection[int] | None) -> None:
     """The CLI runs in its own process: a running gateway picks changes up within a second."""
 
 
+def _not_known(charge_point_id: str) -> bool | None:
+    """Outside the gateway process (the CLI) nobody knows which chargers are connected."""
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who is acting, in which organisation, with which roles and permissions."""
@@ -144,6 +149,7 @@ class AdminContext:
     clock: Clock
     settings: AdminSettings = field(default_factory=AdminSettings)
     refresh: Refresh = _no_refresh
+    connected: Callable[[str], bool | None] = _not_known
     store: AdminStore = field(init=False)
     members: MemberStore = field(init=False)
     policies: PolicyStore = field(init=False)

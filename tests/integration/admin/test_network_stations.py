@@ -260,3 +260,14 @@ async def test_the_routes_are_in_the_openapi_document(acme: Org) -> None:
     # The policy body is documented field by field.
     put = paths["/api/v1/policies/organisation"]["put"]["requestBody"]
     assert "PolicySpec" in str(put)
+
+
+async def test_the_list_shows_which_stations_are_connected_now(acme: Org) -> None:
+    async with ChargePoint16(ACME_STATION, url=acme.harness.url, password=ACME_PASSWORD) as cp:
+        await cp.boot()
+        listed = {
+            s["charge_point_id"]: s["connected"] for s in (await acme.owner.get("/stations")).json()
+        }
+        assert listed == {ACME_STATION: True, ACME_STATION_201: False}
+        one = (await acme.owner.get(f"/stations/{ACME_STATION}")).json()
+        assert one["connected"] is True
