@@ -1,7 +1,129 @@
-"""Routes: members import and export (to be filled in)."""
+"""Routes: members import (a synchronisation, CSV or XLSX) and export (see
+:mod:`gateway.members.csv_sync` and ``docs/admin/sync-and-statistics.md``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from gateway.admin_api.deps import CurrentActor, Services
+from gateway.members import csv_sync
+from gateway.members.csv_sync import FileTooLarge, MemberSync
+from gateway.members.sync_table import XLSX_TYPE
 
 router = APIRouter(tags=["sync"])
+
+
+class LineError(BaseModel):
+    line: int | None
+    field: str | None
+    message: str
+
+
+class ImportCounts(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    deactivated: int
+    skipped: int
+    bad_rows: int
+
+
+class ImportReportOut(BaseModel):
+    applied: bool
+    dry_run: bool
+    apply_valid: bool
+    rows: int
+    counts: ImportCounts
+    added: list[dict[str, Any]]
+    updated: list[dict[str, Any]]
+    deactivated: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    errors: list[LineError]
+
+
+_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+async def _body(request: Request) -> bytes:
+    """The raw request body, refused (413) past the largest file an import takes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > csv_sync.MAX_FILE_BYTES:
+            raise FileTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/members/import",
+    response_model=ImportReportOut,
+    summary="Synchronise members with a CSV or XLSX file (add, update, deactivate)",
+    responses={
+        422: {"description": "bad rows (each with its line) and nothing applied"},
+        413: {"description": "the file is larger than 64 MiB"},
+        415: {"description": "the body is neither text/csv nor XLSX"},
+    },
+    openapi_extra=_FILE_BODY,
+)
+async def import_members(
+    request: Request,
+    services: Services,
+    actor: CurrentActor,
+    dry_run: Annotated[bool, Query(description="report what would change; write nothing")] = False,
+    apply_valid: Annotated[
+        bool, Query(description="write the valid rows even if some rows are bad")
+    ] = False,
+) -> JSONResponse:
+    report = await MemberSync(services.ctx).import_members(
+        actor,
+        await _body(request),
+        request.headers.get("content-type"),
+        dry_run=dry_run,
+        apply_valid=apply_valid,
+    )
+    body = report.as_dict()
+    if not report.rejected:
+        return JSONResponse(body)
+    first = report.errors[0]
+    where = f"line {first.line}: " if first.line is not None else ""
+    bad = body["counts"]["bad_rows"]
+    summary = f"{where}{first.message}" if bad <= 1 else f"{bad} bad rows ({where}{first.message})"
+    return JSONResponse(
+        {"error": f"{summary}; nothing was applied", "field": first.field, **body},
+        status_code=422,
+    )
+
+
+@router.get(
+    "/members/export",
+    summary="The organisation's members as CSV or XLSX, with chosen columns",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+)
+async def export_members(
+    services: Services,
+    actor: CurrentActor,
+    format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "csv",
+    columns: Annotated[
+        str | None, Query(description="comma-separated columns (default: all import columns)")
+    ] = None,
+) -> Response:
+    content, media_type = await MemberSync(services.ctx).export_members(actor, format, columns)
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="members.{format}"'},
+    )
