@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from gateway.members import network_values
+from gateway.members.errors import Invalid
 from gateway.members.roles import Permission, Role
 from gateway.policy_engine import TokenType
 
@@ -54,16 +56,19 @@ def _phone(text: str | None) -> str | None:
 
 
 def _token_value(text: str) -> str:
-    if text != text.strip() or not text:
-        raise ValueError("a token value has no leading or trailing spaces")
-    return text
+    """The same rule as the tokens API (network_values.token_value)."""
+    try:
+        return network_values.token_value(text)
+    except Invalid as exc:
+        raise ValueError(exc.message) from None
 
 
 def _name(text: str) -> str:
-    name = text.strip()
-    if not name:
-        raise ValueError("a name cannot be blank")
-    return name
+    """The same rule as the groups API (network_values.name)."""
+    try:
+        return network_values.name(text)
+    except Invalid as exc:
+        raise ValueError(exc.message) from None
 
 
 def _identifier(text: str | None) -> str | None:

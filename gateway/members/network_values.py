@@ -24,7 +24,8 @@ from gateway.policy_engine import TokenStatus, TokenType
 _STATION_ID = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
 # OCPP 2.0.1 IdTokenType.idToken is a string of at most 36 characters (1.6 IdToken: 20).
 # Printable ASCII without spaces, and no "/" so that every value can sit in a URL path.
-_TOKEN_VALUE = re.compile(r"[\x21-\x2e\x30-\x7e]{1,36}")
+# Printable ASCII without space, "/" (URL paths) and ";" (the list separator of CSV imports).
+_TOKEN_VALUE = re.compile(r"[\x21-\x2e\x30-\x3a\x3c-\x7e]{1,36}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 PASSWORD_LENGTH = (16, 40)  # OCPP 2.0.1 A00 BasicAuthPassword; 1.6 AuthorizationKey is 40 hex
 TOKEN_TYPES = tuple(t.value for t in TokenType)
@@ -125,7 +126,7 @@ def enforcement(text: str, field: str = "enforcement") -> str:
 def token_value(text: str, field: str = "value") -> str:
     if not _TOKEN_VALUE.fullmatch(text):
         raise Invalid(
-            "a token value has 1 to 36 printable ASCII characters, no spaces and no '/'"
+            "a token value has 1 to 36 printable ASCII characters, no spaces, '/' or ';'"
             " (OCPP 2.0.1 IdTokenType; 1.6 chargers send at most 20)",
             field=field,
         )
@@ -159,10 +160,11 @@ def aware(value: datetime, field: str) -> datetime:
 
 
 def name(text: str, field: str = "name") -> str:
-    """A group or site name: trimmed, 1-100 characters, no '/' (it sits in URL paths)."""
+    """A group or site name: trimmed, 1-100 characters, no '/' (it sits in URL paths), no ';'
+    (it separates groups in CSV imports)."""
     cleaned = text.strip()
     if not cleaned or len(cleaned) > MAX_NAME:
         raise Invalid(f"a name has 1 to {MAX_NAME} characters", field=field)
-    if "/" in cleaned or any(not ch.isprintable() for ch in cleaned):
-        raise Invalid("a name has no '/' and no control characters", field=field)
+    if "/" in cleaned or ";" in cleaned or any(not ch.isprintable() for ch in cleaned):
+        raise Invalid("a name has no '/', no ';' and no control characters", field=field)
     return cleaned

@@ -9,9 +9,11 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from gateway.members import network_values as check
 from gateway.members.errors import Invalid
+from gateway.members.inputs import NewMember
 from gateway.transport.handshake import charge_point_identity
 
 
@@ -132,3 +134,19 @@ def test_names_and_instants() -> None:
         assert refused(check.name, bad) == "name"
     assert check.aware(datetime(2026, 1, 1, tzinfo=UTC), "at").year == 2026
     assert refused(check.aware, datetime(2026, 1, 1), "at") == "at"
+
+
+@pytest.mark.parametrize("bad", ["A;B", "A/B", "A B", ""])
+def test_token_values_refuse_the_csv_separator_slash_and_spaces(bad: str) -> None:
+    with pytest.raises(Invalid):
+        check.token_value(bad)
+    with pytest.raises(ValidationError):
+        NewMember.model_validate({"email": "a@b.co", "tokens": [{"value": bad}]})
+
+
+@pytest.mark.parametrize("bad", ["Lyon;Paris", "Lyon/Paris", " "])
+def test_group_names_refuse_the_csv_separator_and_slash(bad: str) -> None:
+    with pytest.raises(Invalid):
+        check.name(bad)
+    with pytest.raises(ValidationError):
+        NewMember.model_validate({"email": "a@b.co", "groups": [bad]})
