@@ -26,6 +26,13 @@ MEMBER_FIELDS = (
 )  # fmt: skip
 MEMBER_COLUMNS = ", ".join(MEMBER_FIELDS)
 _M_COLUMNS = ", ".join("m." + name for name in MEMBER_FIELDS)
+# Last activity: the member's latest session start (index transactions_member), else what
+# was recorded on the member. Derived when read, so charging costs no extra write.
+_LISTED_COLUMNS = _M_COLUMNS.replace(
+    "m.last_activity_at",
+    "coalesce((SELECT max(t.started_at) FROM transactions t WHERE t.member_id = m.id),"
+    " m.last_activity_at) AS last_activity_at",
+)
 
 
 def hash_secret(secret: str) -> str:
@@ -182,7 +189,7 @@ class AdminStore:
             f"SELECT count(*) FROM members m WHERE {sql_where}", tuple(params)
         )
         rows = await self._db.fetchall(
-            f"SELECT {_M_COLUMNS} FROM members m WHERE {sql_where}"
+            f"SELECT {_LISTED_COLUMNS} FROM members m WHERE {sql_where}"
             " ORDER BY lower(m.last_name), lower(m.first_name), m.id LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )

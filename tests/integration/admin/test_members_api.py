@@ -156,3 +156,17 @@ async def test_every_change_is_audited(acme: Org) -> None:
     assert [r["action"] for r in rows] == ["member.deactivate"]
     assert rows[0]["actor"] == f"member:{acme.owner_id}"
     assert '"status": "Active"' in rows[0]["before"] and '"status": "Inactive"' in rows[0]["after"]
+
+
+async def test_last_activity_is_the_latest_session_start(acme: Org) -> None:
+    member_id, _ = await acme.add_member("driver@acme.test", badge="DRIVER-2")
+    before = (await acme.owner.get(f"/members/{member_id}")).json()
+    assert before["last_activity_at"] is None
+    async with ChargePoint16(ACME_STATION, url=acme.harness.url, password=ACME_PASSWORD) as cp:
+        await cp.boot()
+        started = await cp.start_transaction(1, "DRIVER-2", 0)
+        assert started["idTagInfo"]["status"] == "Accepted"
+    after = (await acme.owner.get(f"/members/{member_id}")).json()
+    listed = (await acme.owner.get("/members", params={"q": "driver@"})).json()["items"][0]
+    assert after["last_activity_at"] is not None
+    assert listed["last_activity_at"] == after["last_activity_at"]
