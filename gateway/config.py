@@ -39,7 +39,12 @@ class OcppSettings(_Section):
     backlog: int = Field(2048, ge=16, description="pending TCP connections (reconnect storms)")
     heartbeat_interval: int = Field(300, ge=10, le=86_400)
     outbound_call_timeout: float = Field(30.0, gt=0)
-    replay_window: int = Field(64, ge=0, le=10_000, description="answers kept per charger")
+    replay_window: int = Field(
+        16,
+        ge=0,
+        le=10_000,
+        description="answers kept per charger (a retry concerns the last CALL or few)",
+    )
     replay_ttl: float = Field(600.0, gt=0)
     tls_cert: Path | None = None
     tls_key: Path | None = None

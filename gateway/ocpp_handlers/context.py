@@ -70,6 +70,9 @@ class Session:
         self.outbound = outbound
         self.booted = station.accepted_once
         self._on_boot = on_boot
+        # Bound once per connection: the decision line, one per Authorize, skips the
+        # lazy proxy's per-call bind (the same keys are in the contextvars too).
+        self._log = log.bind(charge_point_id=self.charge_point_id, ocpp_version=ocpp_version)
 
     def now(self) -> datetime:
         return self.services.clock()
@@ -139,13 +142,14 @@ class Session:
     def _record(self, id_token: str, decision: Decision, started: float) -> None:
         metrics = self.services.metrics
         metrics.decision_seconds.observe(time.perf_counter() - started)
-        metrics.authorization_decisions.labels(decision.status.value, decision.reason.rule).inc()
-        log.info(
+        status, reason, flagged = decision.status.value, decision.reason, decision.flagged
+        metrics.child(metrics.authorization_decisions, status, reason.rule).inc()
+        self._log.info(
             "authorization decided",
             token_ref=token_ref(id_token),
-            status=decision.status.value,
-            reason=decision.reason.as_dict(),
-            flagged=decision.flagged.rule if decision.flagged else None,
+            status=status,
+            reason=reason.as_dict(),
+            flagged=flagged.rule if flagged else None,
         )
 
     def metered(self, member_id: int | None, transaction_id: int, energy_wh: int | None) -> bool:

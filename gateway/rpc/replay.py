@@ -13,17 +13,22 @@ effect) are never replayed.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.rpc.frames import json_encoder
+
 NEVER_REPLAYED = frozenset({"BootNotification", "Heartbeat"})
 
 
+_canonical = json_encoder(sort_keys=True, ensure_ascii=True)
+
+
 def payload_digest(action: str, payload: dict[str, Any]) -> bytes:
-    canonical = action + "\x00" + json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    """16 bytes that tell two payloads apart: BLAKE2b of the action and the canonical JSON
+    (sorted keys, compact), so key order and spacing in a retry do not matter."""
+    canonical = action + "\x00" + _canonical(payload)
     return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
 
 
@@ -34,33 +39,48 @@ class Answer:
     expires: float
 
 
+_Entry = tuple[bytes, str, float]
+"""(digest, frame, expires): a plain tuple of atomic values, which the garbage collector
+stops tracking, so that a busy network's hundreds of thousands of kept answers add
+nothing to its full collections (the latency tail)."""
+
+
 class ReplayCache:
+    """At most ``window`` answers per charger, oldest evicted first, each for ``ttl`` seconds.
+
+    Each charger's answers are a plain dict in insertion order (an answer put
+    again moves to the end).
+    """
+
     def __init__(self, window: int, ttl: float, clock: Callable[[], float]) -> None:
         self._window = window
         self._ttl = ttl
         self._clock = clock
-        self._chargers: dict[str, OrderedDict[str, Answer]] = {}
+        self._chargers: dict[str, dict[str, _Entry]] = {}
 
     def get(self, charge_point_id: str, message_id: str) -> Answer | None:
         answers = self._chargers.get(charge_point_id)
         if answers is None:
             return None
-        answer = answers.get(message_id)
-        if answer is None:
+        entry = answers.get(message_id)
+        if entry is None:
             return None
-        if answer.expires <= self._clock():
+        if entry[2] <= self._clock():
             del answers[message_id]
             return None
-        return answer
+        return Answer(*entry)
 
     def put(self, charge_point_id: str, message_id: str, digest: bytes, frame: str) -> None:
         if self._window == 0:
             return
-        answers = self._chargers.setdefault(charge_point_id, OrderedDict())
-        answers[message_id] = Answer(digest, frame, self._clock() + self._ttl)
-        answers.move_to_end(message_id)
+        answers = self._chargers.get(charge_point_id)
+        if answers is None:
+            answers = self._chargers[charge_point_id] = {}
+        else:
+            answers.pop(message_id, None)
+        answers[message_id] = (digest, frame, self._clock() + self._ttl)
         while len(answers) > self._window:
-            answers.popitem(last=False)
+            del answers[next(iter(answers))]
 
     def clear(self, charge_point_id: str) -> None:
         self._chargers.pop(charge_point_id, None)

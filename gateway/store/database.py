@@ -1,23 +1,48 @@
-"""SQLite through aiosqlite: migrations, a group-commit writer, a reader.
+"""SQLite: migrations, a group-commit writer, a reader.
 
-Durability promise: :meth:`Database.write` returns only after the COMMIT that
-contains the write has returned, in WAL mode with ``synchronous=FULL`` (the
-WAL is fsynced at every commit). Writes arriving while a commit is in progress
-are grouped into the next transaction (group commit), each inside its own
-SAVEPOINT so that one failing write does not undo the others.
+Durability promise: :meth:`Database.write` and :meth:`Database.write_sync`
+return only after the COMMIT that contains the write has returned, in WAL
+mode with ``synchronous=FULL`` (the WAL is fsynced at every commit). Writes
+arriving while a commit is in progress are grouped into the next transaction
+(group commit), each inside its own SAVEPOINT so that one failing write does
+not undo the others.
 
-All writes go through one owned writer task and one connection; reads use a
-second connection, which in WAL mode sees every committed write.
+Two kinds of write operations, queued in one order:
+
+* :meth:`~Database.write_sync` takes a plain function of a
+  :class:`sqlite3.Connection` (the hot path: transactions, meter values).
+  The writer runs each run of consecutive synchronous operations, every one
+  in its SAVEPOINT, together with the COMMIT when the run ends the batch, in
+  **one** call into the database thread: a group of 100 writes costs one
+  thread hop instead of hundreds.
+* :meth:`~Database.write` takes a coroutine function of an
+  :class:`aiosqlite.Connection`, for code that is not on the hot path
+  (members, stations, policies, the admin API); each of its statements is a
+  thread hop, as with aiosqlite everywhere.
+
+Both kinds share one writing connection and one transaction per batch: the
+writer's ``sqlite3.Connection`` is opened with ``check_same_thread=False``
+and used from two threads that never run at the same time (the writer task
+awaits each step before the next): aiosqlite's own thread for the
+asynchronous operations, and the writer's single-thread executor for the
+synchronous runs and the COMMIT.
+
+All writes go through one owned writer task; reads use a second connection,
+which in WAL mode sees every committed write. :meth:`fetchone` and
+:meth:`fetchall` cost one thread hop each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiosqlite
 import structlog
@@ -26,7 +51,16 @@ from gateway.metrics import Metrics
 
 T = TypeVar("T")
 WriteOp = Callable[[aiosqlite.Connection], Awaitable[T]]
+"""An asynchronous write operation (each statement is a hop into the database thread)."""
+SyncWriteOp = Callable[[sqlite3.Connection], T]
+"""A synchronous write operation, run in the database thread with the others of its batch."""
 _STOP = object()
+_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
+)
 log = structlog.get_logger("gateway.store")
 
 
@@ -42,33 +76,99 @@ def _migrations() -> list[tuple[int, str]]:
 SCHEMA_VERSION = max(v for v, _ in _migrations())
 
 
+@dataclass(slots=True)
+class _Pending(Generic[T]):
+    """One queued write: its operation, whether it is synchronous, the caller's future."""
+
+    op: Callable[..., Any]
+    sync: bool
+    future: asyncio.Future[T]
+
+
+@dataclass(slots=True)
+class _Outcome:
+    result: Any = None
+    error: BaseException | None = None
+
+
+def _run_sync_ops(
+    conn: sqlite3.Connection, ops: list[_Pending[Any]], begin: bool, commit: bool
+) -> tuple[list[_Outcome], float | None]:
+    """In the database thread: [BEGIN,] each op in its SAVEPOINT, [COMMIT]; the commit's time.
+
+    An op that raises is rolled back to its savepoint and reported; the others
+    stand. A failing BEGIN, SAVEPOINT or COMMIT raises (the writer then rolls
+    the whole batch back).
+    """
+    if begin:
+        conn.execute("BEGIN IMMEDIATE")
+    outcomes = []
+    for pending in ops:
+        conn.execute("SAVEPOINT op")
+        try:
+            outcome = _Outcome(result=pending.op(conn))
+        except Exception as exc:
+            conn.execute("ROLLBACK TO op")
+            outcome = _Outcome(error=exc)
+        conn.execute("RELEASE op")
+        outcomes.append(outcome)
+    if not commit:
+        return outcomes, None
+    started = time.monotonic()
+    conn.execute("COMMIT")
+    return outcomes, time.monotonic() - started
+
+
+def _commit(conn: sqlite3.Connection) -> float:
+    started = time.monotonic()
+    conn.execute("COMMIT")
+    return time.monotonic() - started
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _open_raw(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = aiosqlite.Row
+    for pragma in _PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
 class Database:
     def __init__(self, path: Path, *, metrics: Metrics | None = None, batch_max: int = 256):
         self.path = path
         self._metrics = metrics
         self._batch_max = batch_max
+        self._raw_writer: sqlite3.Connection | None = None
         self._writer_db: aiosqlite.Connection | None = None
         self._reader_db: aiosqlite.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer_db = await self._connect()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
+        raw = await self._in_writer_thread(_open_raw, self.path)
+        self._raw_writer = raw
+        self._writer_db = await aiosqlite.Connection(lambda: raw, 64)
         await self._migrate(self._writer_db)
         self._reader_db = await self._connect()
         await self._reader_db.execute("PRAGMA query_only = ON")
         self._writer_task = asyncio.create_task(self._writer(), name="db-writer")
 
+    async def _in_writer_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
     async def _connect(self) -> aiosqlite.Connection:
         db = await aiosqlite.connect(self.path, isolation_level=None)
         db.row_factory = aiosqlite.Row
-        for pragma in (
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = FULL",
-            "PRAGMA foreign_keys = ON",
-            "PRAGMA busy_timeout = 10000",
-        ):
+        for pragma in _PRAGMAS:
             await db.execute(pragma)
         return db
 
@@ -98,7 +198,10 @@ class Database:
         for db in (self._reader_db, self._writer_db):
             if db is not None:
                 await db.close()
-        self._reader_db = self._writer_db = None
+        self._reader_db = self._writer_db = self._raw_writer = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
     @property
     def reader(self) -> aiosqlite.Connection:
@@ -106,20 +209,37 @@ class Database:
         return self._reader_db
 
     async def write(self, op: WriteOp[T]) -> T:
-        """Run ``op`` in a write transaction; return once it is durably committed."""
+        """Run the coroutine ``op`` in a write transaction; return once it is durably committed."""
+        result: T = await self._enqueue(op, sync=False)
+        return result
+
+    async def write_sync(self, op: SyncWriteOp[T]) -> T:
+        """Run the function ``op`` in a write transaction, in the database thread, with the
+        other synchronous writes of its batch; return once it is durably committed.
+
+        ``op`` must not keep the connection or a cursor beyond its call.
+        """
+        result: T = await self._enqueue(op, sync=True)
+        return result
+
+    async def _enqueue(self, op: Callable[..., Any], *, sync: bool) -> Any:
         if self._writer_task is None or self._writer_task.done():
             raise RuntimeError("database writer is not running")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((op, future))
-        return await asyncio.shield(future)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(op, sync, future))
+        # A caller cancelled meanwhile cancels only its wait: the write is already queued
+        # and is committed all the same (the writer skips futures that are done).
+        return await future
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
-        async with self.reader.execute(sql, params) as cur:
-            return await cur.fetchone()
+        """The first row of a query that returns one row (one thread hop)."""
+        rows = await self.reader.execute_fetchall(sql, params)
+        for row in rows:
+            return row
+        return None
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[aiosqlite.Row]:
-        async with self.reader.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self.reader.execute_fetchall(sql, params))
 
     async def ping(self) -> bool:
         try:
@@ -146,36 +266,62 @@ class Database:
                 batch.append(item)
             await self._commit_batch(batch)
 
-    async def _commit_batch(self, batch: list[tuple[WriteOp[Any], asyncio.Future[Any]]]) -> None:
-        db = self._writer_db
-        assert db is not None
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+    async def _commit_batch(self, batch: list[_Pending[Any]]) -> None:
+        """One transaction for the batch: runs of synchronous ops each in one hop, the
+        asynchronous ops one statement at a time, the COMMIT with the last run."""
+        db, raw = self._writer_db, self._raw_writer
+        assert db is not None and raw is not None
+        outcomes: list[_Outcome] = []
+        commit_seconds: float | None = None
         try:
-            await db.execute("BEGIN IMMEDIATE")
-            for op, future in batch:
-                await db.execute("SAVEPOINT op")
-                try:
-                    result = await op(db)
-                except Exception as exc:
-                    await db.execute("ROLLBACK TO op")
-                    outcomes.append((future, None, exc))
+            begun = False
+            index = 0
+            while index < len(batch):
+                end = index
+                while end < len(batch) and batch[end].sync == batch[index].sync:
+                    end += 1
+                run = batch[index:end]
+                last = end == len(batch)
+                if run[0].sync:
+                    done, commit_seconds = await self._in_writer_thread(
+                        _run_sync_ops, raw, run, not begun, last
+                    )
+                    outcomes.extend(done)
                 else:
-                    outcomes.append((future, result, None))
-                await db.execute("RELEASE op")
-            started = time.monotonic()
-            await db.execute("COMMIT")
-            if self._metrics is not None:
-                self._metrics.db_commit_seconds.observe(time.monotonic() - started)
+                    if not begun:
+                        await db.execute("BEGIN IMMEDIATE")
+                    for pending in run:
+                        outcomes.append(await self._run_async_op(db, pending))
+                    if last:
+                        commit_seconds = await self._in_writer_thread(_commit, raw)
+                begun = True
+                index = end
+            if self._metrics is not None and commit_seconds is not None:
+                self._metrics.db_commit_seconds.observe(commit_seconds)
                 self._metrics.db_batch_size.observe(len(batch))
         except Exception as exc:
             log.error("commit failed; the batch is rolled back", error=repr(exc), size=len(batch))
-            if db.in_transaction:
-                await db.execute("ROLLBACK")
-            outcomes = [(future, None, exc) for _, future in batch]
-        for future, result, error in outcomes:
+            try:
+                await self._in_writer_thread(_rollback, raw)
+            except Exception as rollback_exc:
+                log.error("rollback failed", error=repr(rollback_exc))
+            outcomes = [_Outcome(error=exc) for _ in batch]
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            future = pending.future
             if future.done():
                 continue
-            if error is not None:
-                future.set_exception(error)
+            if outcome.error is not None:
+                future.set_exception(outcome.error)
             else:
-                future.set_result(result)
+                future.set_result(outcome.result)
+
+    @staticmethod
+    async def _run_async_op(db: aiosqlite.Connection, pending: _Pending[Any]) -> _Outcome:
+        await db.execute("SAVEPOINT op")
+        try:
+            outcome = _Outcome(result=await pending.op(db))
+        except Exception as exc:
+            await db.execute("ROLLBACK TO op")
+            outcome = _Outcome(error=exc)
+        await db.execute("RELEASE op")
+        return outcome
