@@ -10,7 +10,6 @@ commit, close the database.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import ssl
 import time
@@ -30,7 +29,7 @@ from gateway.metrics import Metrics
 from gateway.ocpp_handlers import v16, v201
 from gateway.ocpp_handlers.context import Handler, Services
 from gateway.policy_cache.cache import PolicyCache
-from gateway.policy_cache.loader import load_snapshot, load_usage
+from gateway.policy_cache.updates import CacheUpdater
 from gateway.rpc.replay import ReplayCache
 from gateway.rpc.validation import validator
 from gateway.security.passwords import VerifiedCache
@@ -99,8 +98,9 @@ class Gateway:
         self._ws_server: Server | None = None
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
-        self._cache_generation = -1
-        self._cache_lock = asyncio.Lock()
+        self.cache_updater = CacheUpdater(
+            self.cache, self.policies, self.members.cache_generation, clock, self.enforcer.apply
+        )
         self.ocpp_port = 0
         self.http_port = 0
 
@@ -184,57 +184,39 @@ class Gateway:
     # -- background work ------------------------------------------------------------------
 
     async def reload_cache(self, *, with_usage: bool = False) -> None:
-        """Rebuild the snapshot when the data changed; re-check every running session.
+        """Rebuild the snapshot from the whole database now; re-check every running session.
 
-        Usage counters are rebuilt from the transactions only at start: after
-        that the cache itself keeps them current.
+        Usage counters are rebuilt from the transactions only at start
+        (``with_usage``): after that the cache itself keeps them current.
         """
-        async with self._cache_lock:
-            await self._reload_cache(with_usage=with_usage)
+        await self.cache_updater.rebuild(with_usage=with_usage)
 
     async def refresh_cache(self, member_ids: Collection[int] | None = None) -> None:
         """Make the cache reflect a change this process has just committed.
 
         The admin API awaits this before it answers, so the next decision on
         any connection sees the change. ``member_ids`` names the members whose
-        status, tokens, groups or own policy changed (None: anything may have).
+        status, validity, tokens, groups or own policy changed: just those are
+        re-read and patched in, and their running sessions re-checked. None:
+        anything may have changed (organisations, stations, sites, group
+        policies): the snapshot is rebuilt. Every in-process change to what
+        the cache reads must be followed by this call (or ``reload_cache``):
+        the poller leaves this process's changes to it (see
+        ``gateway.policy_cache.updates``).
         """
-        await self.reload_cache()
-
-    async def _reload_cache(self, *, with_usage: bool) -> None:
-        generation = await self.members.cache_generation()
-        if generation == self._cache_generation and not with_usage:
-            return
-        started = time.perf_counter()
-        snapshot = await load_snapshot(self.policies)
-        usage = await load_usage(self.policies, snapshot, self.clock()) if with_usage else None
-        self.cache.load(snapshot, usage)
-        # The snapshot lives until the next reload: keep the garbage collector from
-        # traversing its millions of objects at every full collection (the p99 tail).
-        gc.collect()
-        gc.freeze()
-        log.info(
-            "policy cache loaded",
-            generation=generation,
-            tokens=len(snapshot.tokens),
-            members=len(snapshot.members),
-            stations=len(snapshot.stations),
-            seconds=round(time.perf_counter() - started, 3),
-        )
-        self._cache_generation = generation
-        now = self.clock()
-        for member_id, session_id, station_id in list(self.cache.running()):
-            verdict = self.cache.recheck(member_id, session_id, now)
-            self.enforcer.apply(session_id, station_id, verdict)
+        await self.cache_updater.refresh(member_ids)
 
     async def _watch_cache(self) -> None:
         """Pick up changes made by other processes (the CLI) within a second."""
-        while True:
-            await asyncio.sleep(CACHE_POLL_SECONDS)
-            try:
-                await self.reload_cache()
-            except Exception as exc:
-                log.error("cache reload failed", error=repr(exc))
+        try:
+            while True:
+                await asyncio.sleep(CACHE_POLL_SECONDS)
+                try:
+                    await self.cache_updater.poll()
+                except Exception as exc:
+                    log.error("cache reload failed", error=repr(exc))
+        finally:
+            self.cache_updater.close()
 
     # -- connections ----------------------------------------------------------------------
 

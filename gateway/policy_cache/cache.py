@@ -17,7 +17,7 @@ versions.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -63,12 +63,14 @@ class PolicyCache:
         self.snapshot = _EMPTY
         self.usage: dict[int, MemberUsage] = {}
         self.loaded = False
+        self.builds = 0  # snapshots built whole and swapped in
+        self.patches = 0  # snapshots patched for some members and swapped in
         self._max_lifetime = max_cache_lifetime
         self._ids = itertools.count(1)
         self._member_of: dict[str, int] = {}
 
     def load(self, snapshot: Snapshot, usage: dict[int, MemberUsage] | None = None) -> None:
-        """Swap in a new snapshot (and, at start, the rebuilt usage)."""
+        """Swap in a snapshot built whole (and, at start, the rebuilt usage)."""
         self.snapshot = snapshot
         if usage is not None:
             self.usage = usage
@@ -76,6 +78,12 @@ class PolicyCache:
                 session: member for member, u in usage.items() for session in u.running
             }
         self.loaded = True
+        self.builds += 1
+
+    def apply_patch(self, snapshot: Snapshot) -> None:
+        """Swap in a snapshot patched from the current one (`Snapshot.patched`)."""
+        self.snapshot = snapshot
+        self.patches += 1
 
     # -- decisions --------------------------------------------------------------------------
 
@@ -167,9 +175,13 @@ class PolicyCache:
         )
         self._member_of.pop(session_id, None)
 
-    def running(self) -> Iterator[tuple[int, str, str]]:
-        """(member id, session id, station id) of every running session."""
-        for member_id, usage in self.usage.items():
+    def running(self, member_ids: Iterable[int] | None = None) -> Iterator[tuple[int, str, str]]:
+        """(member id, session id, station id) of every running session (of these members)."""
+        if member_ids is None:
+            members: Iterable[tuple[int, MemberUsage]] = self.usage.items()
+        else:
+            members = ((m, u) for m in member_ids if (u := self.usage.get(m)) is not None)
+        for member_id, usage in members:
             for session in usage.running.values():
                 if not session.session_id.startswith("pending:"):
                     yield member_id, session.session_id, session.station_id

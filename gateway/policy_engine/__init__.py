@@ -35,9 +35,11 @@ while running, `settle` at stop, `recheck_running` for mid-session
 enforcement, `flag_offline` + `start_session` for offline transactions
 (counted and flagged, never refused).
 
-Modules: `decision` (outcome, OCPP status mapping), `model` (snapshot
-types), `hours`, `periods`, `localtime`, `tariff`, `usage`, `combine`,
-`caps`, `decide`, `running`, `explain`.
+Modules: `decision` (outcome, OCPP status mapping), `model` (what a
+snapshot holds), `snapshot` (`Snapshot`, built whole or patched member by
+member; `views`, `layered`), `hours`, `periods`, `localtime`, `tariff`, `usage`,
+`combine`, `caps`, `decide` (rules 1–7) and `policy_rules` (8–14),
+`running`, `explain`.
 """
 
 from .caps import Breach, Refusal, admits_unused, check_limits, check_running_caps, reserve
@@ -46,6 +48,7 @@ from .decide import AuthRequest, Purpose, decide, flag_offline
 from .decision import AuthStatus, Decision, Reason, Rule
 from .explain import explain
 from .hours import TimeWindow, WeeklySchedule, WindowStatus, window_status
+from .layered import LayeredMap
 from .localtime import local_date, local_instant, local_midnight
 from .model import (
     ALL_STATIONS,
@@ -58,7 +61,6 @@ from .model import (
     PolicyScope,
     Role,
     ScopeKind,
-    Snapshot,
     StationInfo,
     StationScope,
     TokenInfo,
@@ -70,6 +72,7 @@ from .model import (
 )
 from .periods import Period, PeriodKind, period_bounds, period_days
 from .running import Action, RunningVerdict, recheck_running, reserve_start
+from .snapshot import MemberChange, Snapshot
 from .tariff import FREE, Tariff
 from .usage import (
     EMPTY_USAGE,
@@ -84,6 +87,7 @@ from .usage import (
     start_session,
     update_meter,
 )
+from .views import ScopedPolicies
 
 __all__ = [
     "ALL_STATIONS",
@@ -97,6 +101,8 @@ __all__ = [
     "Decision",
     "EffectivePolicy",
     "EnforcementMode",
+    "LayeredMap",
+    "MemberChange",
     "MemberInfo",
     "MemberStatus",
     "MemberUsage",
@@ -115,6 +121,7 @@ __all__ = [
     "RunningSession",
     "RunningVerdict",
     "ScopeKind",
+    "ScopedPolicies",
     "SessionStart",
     "Snapshot",
     "StationInfo",

@@ -27,16 +27,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, tzinfo
 from functools import lru_cache
-from operator import attrgetter
+from operator import itemgetter
 
 from .combine import EffectivePolicy
 from .decision import AuthStatus, Reason, Rule
 from .localtime import local_date
 from .model import PeriodCap
-from .periods import period_days
-from .usage import MemberUsage, PeriodTotals, SessionStart, period_totals, start_session
+from .periods import period_days, period_days_of
+from .usage import MemberUsage, PeriodTotals, SessionStart, Sums, period_sums, start_session
 
-_Measure = Callable[[PeriodTotals], int]
+_Measure = Callable[[Sums], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,44 +56,45 @@ class Refusal:
     reason: Reason
 
 
-_Spans = dict[tuple[date, date], PeriodTotals]
-"""Period totals of one usage, by `period_days`: computed once per distinct period."""
+_Spans = dict[tuple[date, date], Sums]
+"""Period sums of one usage (`usage.period_sums`), by `period_days`: computed once per
+distinct period."""
 
 
-def _totals(usage: MemberUsage, days: tuple[date, date], spans: _Spans) -> PeriodTotals:
+def _totals(usage: MemberUsage, days: tuple[date, date], spans: _Spans) -> Sums:
     found = spans.get(days)
     if found is None:
-        found = spans[days] = period_totals(usage, *days)
+        found = spans[days] = period_sums(usage, days[0].toordinal(), days[1].toordinal())
     return found
 
 
-_CapTable = tuple[tuple[Rule, str, AuthStatus, _Measure, str], ...]
+_CapTable = tuple[tuple[Rule, str, AuthStatus, str, str], ...]
 
-_AMOUNT_COMMITTED: _Measure = attrgetter("amount_committed")
-_ENERGY_COMMITTED: _Measure = attrgetter("energy_committed")
-# (rule, EffectivePolicy field, refusal, what counts, unit), in rule order.
+# (rule, EffectivePolicy field, refusal, PeriodTotals field counted, unit), in rule order.
 _ADMISSION: _CapTable = (
-    (Rule.CAP_AMOUNT, "amount_caps", AuthStatus.NO_CREDIT,
-     _AMOUNT_COMMITTED, "minor units committed"),
-    (Rule.CAP_ENERGY, "energy_caps", AuthStatus.NO_CREDIT,
-     _ENERGY_COMMITTED, "Wh committed"),
-    (Rule.CAP_SESSIONS, "session_caps", AuthStatus.NOT_AT_THIS_TIME,
-     attrgetter("sessions"), "sessions started"),
+    (Rule.CAP_AMOUNT, "amount_caps", AuthStatus.NO_CREDIT, "amount_committed",
+     "minor units committed"),
+    (Rule.CAP_ENERGY, "energy_caps", AuthStatus.NO_CREDIT, "energy_committed", "Wh committed"),
+    (Rule.CAP_SESSIONS, "session_caps", AuthStatus.NOT_AT_THIS_TIME, "sessions",
+     "sessions started"),
 )  # fmt: skip
 _ENFORCEMENT: _CapTable = (
-    (Rule.CAP_AMOUNT, "amount_caps", AuthStatus.NO_CREDIT,
-     attrgetter("amount_spent"), "minor units spent"),
-    (Rule.CAP_ENERGY, "energy_caps", AuthStatus.NO_CREDIT,
-     attrgetter("energy_spent"), "Wh spent"),
-)  # fmt: skip
+    (Rule.CAP_AMOUNT, "amount_caps", AuthStatus.NO_CREDIT, "amount_spent", "minor units spent"),
+    (Rule.CAP_ENERGY, "energy_caps", AuthStatus.NO_CREDIT, "energy_spent", "Wh spent"),
+)
 _CONCURRENT = Rule.CAP_CONCURRENT
+_AMOUNT_COMMITTED: _Measure = itemgetter(PeriodTotals._fields.index("amount_committed"))
+_ENERGY_COMMITTED: _Measure = itemgetter(PeriodTotals._fields.index("energy_committed"))
 
-# The same tables by EffectivePolicy field, for `_first_breach`.
-_CapSpecs = dict[str, tuple[Rule, AuthStatus, _Measure, str]]
+# The same tables by EffectivePolicy field, counted by position, for `_first_breach`.
+_CapSpecs = dict[str, tuple[Rule, AuthStatus, int, str]]
 
 
 def _specs(table: _CapTable) -> _CapSpecs:
-    return {name: (rule, status, measure, unit) for rule, name, status, measure, unit in table}
+    index = PeriodTotals._fields.index
+    return {
+        name: (rule, status, index(counted), unit) for rule, name, status, counted, unit in table
+    }
 
 
 _ADMITTING = _specs(_ADMISSION)
@@ -160,14 +161,14 @@ def _first_breach(
 ) -> Breach | None:
     """The first cap reached, as `_check_caps` finds it, without recording the checks."""
     idle = not usage.days and not usage.running  # nothing counts in any period
-    for name, cap, label in policy.all_caps:
+    for name, limit, kind, length, label in policy.cap_plan:
         spec = specs.get(name)
-        if spec is None or (idle and cap.limit > 0):
+        if spec is None or (idle and limit > 0):
             continue
-        days = period_days(cap.period, day)
-        rule, status, measure, unit = spec
-        used = measure(_totals(usage, days, spans))
-        if used >= cap.limit:
+        days = period_days_of(kind, length, day)
+        rule, status, counted, unit = spec
+        used = _totals(usage, days, spans)[counted]
+        if used >= limit:
             return Breach(status, Reason(rule, label, f"{used} {unit}", passed=False), days[1])
     return None
 
@@ -181,7 +182,8 @@ def _check_caps(
     spans: _Spans,
 ) -> Breach | None:
     """Every cap of `table`, each recorded in `checks`, until the first reached."""
-    for rule, name, status, measure, unit in table:
+    for rule, name, status, counted, unit in table:
+        measure = itemgetter(PeriodTotals._fields.index(counted))
         caps: tuple[PeriodCap, ...] = getattr(policy, name)
         if not caps:
             checks.append(_passed(rule, policy.labels[name]))

@@ -24,10 +24,10 @@ it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .hours import WeeklySchedule
 from .model import (
@@ -37,9 +37,12 @@ from .model import (
     PolicyKey,
     PolicyScope,
     ScopeKind,
-    Snapshot,
     StationScope,
 )
+from .periods import PeriodKind
+
+if TYPE_CHECKING:
+    from .snapshot import Snapshot
 
 T = TypeVar("T")
 
@@ -53,9 +56,12 @@ class EffectivePolicy:
     `labels` and `cap_labels` (one per cap) hold the `explain` limits of the
     rules, formatted once per policy rather than on every decision.
     `all_caps` lists every cap in rule order (amount, energy, sessions) as
-    `(field, cap, label)`. `zero_limit`: a cap or the concurrency limit is 0,
-    so even a member who has used nothing is refused (else such a member
-    passes every cap).
+    `(field, cap, label)`, and `cap_plan` the same flattened for the hot path:
+    `(field, limit, period kind, period days, label)`. `zero_limit`: a cap or
+    the concurrency limit is 0, so even a member who has used nothing is
+    refused (else such a member passes every cap). `limited`: there is a cap
+    or a concurrency limit at all. `limiting_stations`: the station scopes
+    other than "all stations" (those admit every station of the organisation).
     """
 
     def __post_init__(self) -> None:
@@ -84,10 +90,15 @@ class EffectivePolicy:
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "cap_labels", cap_labels)
         object.__setattr__(self, "all_caps", tuple(all_caps))
+        plan = tuple((n, c.limit, c.period.kind, c.period.days, lb) for n, c, lb in all_caps)
+        object.__setattr__(self, "cap_plan", plan)
         zero = any(cap.limit <= 0 for _, cap, _ in all_caps) or (
             self.max_concurrent is not None and self.max_concurrent <= 0
         )
         object.__setattr__(self, "zero_limit", zero)
+        object.__setattr__(self, "limited", bool(all_caps) or self.max_concurrent is not None)
+        limiting = tuple(scope for scope in self.stations if not scope.all_stations)
+        object.__setattr__(self, "limiting_stations", limiting)
 
     stations: tuple[StationScope, ...] = ()
     hours: tuple[WeeklySchedule, ...] = ()
@@ -101,7 +112,12 @@ class EffectivePolicy:
     labels: dict[str, str] = field(init=False, repr=False, compare=False)
     cap_labels: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     all_caps: tuple[tuple[str, PeriodCap, str], ...] = field(init=False, repr=False, compare=False)
+    cap_plan: tuple[tuple[str, int, PeriodKind, int, str], ...] = field(
+        init=False, repr=False, compare=False
+    )
     zero_limit: bool = field(init=False, repr=False, compare=False)
+    limited: bool = field(init=False, repr=False, compare=False)
+    limiting_stations: tuple[StationScope, ...] = field(init=False, repr=False, compare=False)
 
     def source(self, rule: str) -> str:
         """Where a rule came from, for `explain`: "member:7", "group:2,5", "default"."""
@@ -109,30 +125,27 @@ class EffectivePolicy:
 
 
 def resolve_policy(snapshot: Snapshot, member: MemberInfo) -> EffectivePolicy:
-    """The effective policy of `member` (see the module docstring), memoised per snapshot.
+    """The effective policy of `member` (see the module docstring).
 
-    The memo is keyed by `policy_key`, so the members who share a key (most
-    of them) share one resolution.
+    A member with a policy of its own has it resolved ahead of any request,
+    when the snapshot is built or patched (`Snapshot.own_policies`). Any
+    other member's depends on its organisation and groups only: it is
+    memoised per (organisation, groups), and members whose keys
+    (`policy_key`) are equal share one resolution.
     """
-    key = policy_key(snapshot, member)
-    policy = snapshot.policy_memo.get(key)
+    own = snapshot.own_policies.get(member.id)
+    if own is not None:
+        return own
+    memo = snapshot.policy_memo
+    groups_key = (member.org_id, member.groups)
+    policy = memo.get(groups_key)
     if policy is None:
-        policy = snapshot.policy_memo[key] = _resolve(snapshot, member)
+        key = policy_key(snapshot, member)
+        policy = memo.get(key)
+        if policy is None:
+            policy = memo[key] = _resolve(snapshot, member)
+        memo[groups_key] = policy
     return policy
-
-
-def resolve_member_policies(snapshot: Snapshot) -> None:
-    """Resolve, ahead of any request, the policy of every member with a policy of their own.
-
-    Each such member has a key of its own, so left to `resolve_policy` every
-    first request of one would resolve from scratch; the other keys (an
-    organisation and a set of groups) are few, and resolved at first use.
-    """
-    for scope in snapshot.policies:
-        if scope.kind is ScopeKind.MEMBER:
-            member = snapshot.members.get(scope.id)
-            if member is not None:
-                resolve_policy(snapshot, member)
 
 
 def policy_key(snapshot: Snapshot, member: MemberInfo) -> PolicyKey:
@@ -142,12 +155,16 @@ def policy_key(snapshot: Snapshot, member: MemberInfo) -> PolicyKey:
     those of its groups that have a policy: members with equal keys read the
     same policies, so they have the same effective policy.
     """
-    own = member.id if member.id in snapshot.policy_members else None
+    own = member.id if member.id in snapshot.policies.members else None
     return member.org_id, own, member.groups & snapshot.policy_groups
 
 
 def _resolve(snapshot: Snapshot, member: MemberInfo) -> EffectivePolicy:
-    policies = snapshot.policies
+    return effective_policy(snapshot.policies, member)
+
+
+def effective_policy(policies: Mapping[PolicyScope, Policy], member: MemberInfo) -> EffectivePolicy:
+    """`member`'s effective policy under `policies`, resolved afresh (no memo)."""
     layers: list[list[tuple[PolicyScope, Policy]]] = []
     own = PolicyScope(ScopeKind.MEMBER, member.id)
     if own in policies:

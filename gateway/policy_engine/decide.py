@@ -34,32 +34,25 @@ period), so a charger does not keep refusing from its cache.
 `Decision.checks` (every rule checked, with its limit and value, for
 `explain`) is filled only when asked, `decide(..., explain=True)`: the hot
 path builds the deciding reason alone. The outcome is the same either way.
+
+Rules 1–7 are here; the member's policy (8–14) and the Accepted decision are
+in `policy_rules`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
-from .caps import admits_unused, check_limits
-from .combine import EffectivePolicy, resolve_policy
-from .decision import AuthStatus, Decision, Reason, Rule
-from .hours import window_status
-from .localtime import local_date, local_midnight
-from .model import (
-    MemberInfo,
-    MemberStatus,
-    OrganisationInfo,
-    Snapshot,
-    StationInfo,
-    TokenStatus,
-    TokenType,
-    station_tz,
-)
-from .usage import EMPTY_USAGE, MemberUsage
+from .combine import resolve_policy
+from .decision import AuthStatus, Decision, Reason, Rule, passed, refused
+from .model import MemberStatus, TokenStatus, TokenType
+from .policy_rules import apply_policy
+from .snapshot import Snapshot
+from .usage import MemberUsage
 
 
 class Purpose(StrEnum):
@@ -85,30 +78,12 @@ class AuthRequest:
     token_type: TokenType | None = None
 
 
-@dataclass(slots=True)
-class _Refuser:
-    """Builds refusals carrying what is known so far.
-
-    `checks` collects the rules that passed, or is None when not explaining.
-    """
-
-    checks: list[Reason] | None
-    cache_end: datetime
-    member: MemberInfo | None = None
-    org: OrganisationInfo | None = None
-
-    def __call__(
-        self, status: AuthStatus, reason: Reason, lifts_at: datetime | None = None
-    ) -> Decision:
-        expiry = self.cache_end if lifts_at is None else min(self.cache_end, lifts_at)
-        return Decision(
-            status,
-            reason,
-            expires_at=expiry.astimezone(UTC),
-            group_id=self.org.group_token if self.org is not None else None,
-            member_id=self.member.id if self.member is not None else None,
-            checks=() if self.checks is None else (*self.checks, reason),
-        )
+# Enum members read once: `TokenStatus.ACTIVE` costs a class attribute lookup each time.
+_TOKEN_ACTIVE = TokenStatus.ACTIVE
+_MEMBER_ACTIVE = MemberStatus.ACTIVE
+_MEMBER_INACTIVE = MemberStatus.INACTIVE
+_UNKNOWN_TOKEN = Reason(Rule.TOKEN_KNOWN, value="unknown", passed=False)
+_MEMBER_MISSING = Reason(Rule.MEMBER_STATUS, value="member missing", passed=False)
 
 
 def decide(
@@ -127,135 +102,65 @@ def decide(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     checks: list[Reason] | None = [] if explain else None
-    refuse = _Refuser(checks, now + max_cache_lifetime)
+    cache_end = now + max_cache_lifetime
 
-    token = snapshot.token(request.token)
-    if token is None:
-        return refuse(AuthStatus.UNKNOWN, Reason(Rule.TOKEN_KNOWN, value="unknown", passed=False))
+    holder = snapshot.holder(request.token)
+    if holder is None:
+        return refused(AuthStatus.UNKNOWN, _UNKNOWN_TOKEN, cache_end, None, None, checks)
+    token, member = holder
     if request.token_type is not None and request.token_type != token.type:
         reason = Reason(Rule.TOKEN_KNOWN, token.type.value, request.token_type.value, passed=False)
-        return refuse(AuthStatus.UNKNOWN, reason)
+        return refused(AuthStatus.UNKNOWN, reason, cache_end, None, None, checks)
     if checks is not None:
-        checks.append(_ok(Rule.TOKEN_KNOWN, None, token.type.value))
+        checks.append(passed(Rule.TOKEN_KNOWN, None, token.type.value))
 
-    member = snapshot.members.get(token.member_id)
-    org = snapshot.organisations.get(member.org_id) if member is not None else None
-    if member is None or org is None:
-        reason = Reason(Rule.MEMBER_STATUS, value="member missing", passed=False)
-        return refuse(AuthStatus.INVALID, reason)
-    refuse.member, refuse.org = member, org
+    org = snapshot.organisations.get(member.org_id)
+    if org is None:  # a snapshot never lets it happen
+        return refused(AuthStatus.INVALID, _MEMBER_MISSING, cache_end, None, None, checks)
+    member_id, group_id = member.id, org.group_token
 
-    if token.status is not TokenStatus.ACTIVE:
+    if token.status is not _TOKEN_ACTIVE:
         reason = Reason(Rule.TOKEN_STATUS, "Active", token.status.value, passed=False)
-        return refuse(AuthStatus.BLOCKED, reason)
+        return refused(AuthStatus.BLOCKED, reason, cache_end, member_id, group_id, checks)
     if checks is not None:
-        checks.append(_ok(Rule.TOKEN_STATUS, "Active", "Active"))
+        checks.append(passed(Rule.TOKEN_STATUS, "Active", "Active"))
 
-    if member.status is MemberStatus.INACTIVE:
-        reason = Reason(Rule.MEMBER_STATUS, "not Inactive", member.status.value, passed=False)
-        return refuse(AuthStatus.BLOCKED, reason)
+    status = member.status
+    if status is _MEMBER_INACTIVE:
+        reason = Reason(Rule.MEMBER_STATUS, "not Inactive", status.value, passed=False)
+        return refused(AuthStatus.BLOCKED, reason, cache_end, member_id, group_id, checks)
     if checks is not None:
-        checks.append(_ok(Rule.MEMBER_STATUS, "not Inactive", member.status.value))
+        checks.append(passed(Rule.MEMBER_STATUS, "not Inactive", status.value))
 
-    for rule, until in (
-        (Rule.TOKEN_EXPIRY, token.expires_at),
-        (Rule.MEMBER_VALIDITY, member.valid_until),
-    ):
-        if until is not None and now >= until:
-            reason = Reason(rule, until.isoformat(), now.isoformat(), passed=False)
-            return refuse(AuthStatus.EXPIRED, reason)
-        if checks is not None:
-            checks.append(_until_ok(rule, until, now))
+    token_expiry, valid_until = token.expires_at, member.valid_until
+    if token_expiry is not None or valid_until is not None or checks is not None:
+        for rule, until in ((Rule.TOKEN_EXPIRY, token_expiry), (Rule.MEMBER_VALIDITY, valid_until)):
+            if until is not None and now >= until:
+                reason = Reason(rule, until.isoformat(), now.isoformat(), passed=False)
+                return refused(AuthStatus.EXPIRED, reason, cache_end, member_id, group_id, checks)
+            if checks is not None:
+                checks.append(_until_ok(rule, until, now))
 
-    if member.status is not MemberStatus.ACTIVE:
-        reason = Reason(Rule.MEMBER_ACTIVATION, "Active", member.status.value, passed=False)
-        return refuse(AuthStatus.INVALID, reason)
+    if status is not _MEMBER_ACTIVE:
+        reason = Reason(Rule.MEMBER_ACTIVATION, "Active", status.value, passed=False)
+        return refused(AuthStatus.INVALID, reason, cache_end, member_id, group_id, checks)
     if checks is not None:
-        checks.append(_ok(Rule.MEMBER_ACTIVATION, "Active", "Active"))
+        checks.append(passed(Rule.MEMBER_ACTIVATION, "Active", "Active"))
 
     station = snapshot.stations.get(request.station_id)
     if station is None or station.org_id != member.org_id:
         seen = _org_label(station.org_id) if station is not None else "unknown station"
         reason = Reason(Rule.STATION_ORGANISATION, _org_label(member.org_id), seen, passed=False)
-        return refuse(AuthStatus.NOT_AT_THIS_LOCATION, reason)
+        return refused(
+            AuthStatus.NOT_AT_THIS_LOCATION, reason, cache_end, member_id, group_id, checks
+        )
     if checks is not None:
         label = _org_label(member.org_id)
-        checks.append(_ok(Rule.STATION_ORGANISATION, label, label))
+        checks.append(passed(Rule.STATION_ORGANISATION, label, label))
 
     policy = resolve_policy(snapshot, member)
-    return _apply_policy(policy, usage, now, refuse, token.expires_at, member, station, org)
-
-
-def _apply_policy(
-    policy: EffectivePolicy,
-    usage: Mapping[int, MemberUsage],
-    now: datetime,
-    refuse: _Refuser,
-    token_expiry: datetime | None,
-    member: MemberInfo,
-    station: StationInfo,
-    org: OrganisationInfo,
-) -> Decision:
-    """Rules 8–14, then the Accepted decision with its expiry."""
-    checks = refuse.checks
-    if policy.valid_from is not None and now < policy.valid_from:
-        limit = policy.labels["validity"]
-        reason = Reason(Rule.POLICY_VALIDITY, limit, now.isoformat(), passed=False)
-        return refuse(AuthStatus.NOT_AT_THIS_TIME, reason, policy.valid_from)
-    if policy.valid_until is not None and now >= policy.valid_until:
-        limit = policy.labels["validity"]
-        reason = Reason(Rule.POLICY_VALIDITY, limit, now.isoformat(), passed=False)
-        return refuse(AuthStatus.EXPIRED, reason)
-    if checks is not None:
-        checks.append(_ok(Rule.POLICY_VALIDITY, policy.labels["validity"]))
-
-    for scope in policy.stations:
-        if not scope.admits(station):
-            where = f"station {station.charge_point_id}, site {station.site_id}"
-            reason = Reason(Rule.POLICY_STATIONS, policy.labels["stations"], where, passed=False)
-            return refuse(AuthStatus.NOT_AT_THIS_LOCATION, reason)
-    if checks is not None:
-        checks.append(_ok(Rule.POLICY_STATIONS, policy.labels["stations"]))
-
-    # The earliest bound wins; on a tie, the first listed.
-    expiry, bound = refuse.cache_end, "max_cache_lifetime"
-    for instant, rule in (
-        (token_expiry, Rule.TOKEN_EXPIRY),
-        (member.valid_until, Rule.MEMBER_VALIDITY),
-        (policy.valid_until, Rule.POLICY_VALIDITY),
-    ):
-        if instant is not None and instant < expiry:
-            expiry, bound = instant, rule.value
-    tz = station_tz(station, org)
-    for schedule in policy.hours:
-        status = window_status(schedule, now, tz, horizon=expiry)
-        if not status.inside:
-            limit = f"{policy.labels['hours']} in {tz}"
-            reason = Reason(Rule.POLICY_HOURS, limit, _wall_clock(now, tz), passed=False)
-            return refuse(AuthStatus.NOT_AT_THIS_TIME, reason, status.until)
-        if status.until is not None and status.until < expiry:
-            expiry, bound = status.until, _HOURS
-    if checks is not None:
-        checks.append(_ok(Rule.POLICY_HOURS, policy.labels["hours"]))
-
-    member_usage = usage.get(member.id, EMPTY_USAGE)
-    breach = None
-    if checks is not None or not admits_unused(member_usage, policy):
-        breach = check_limits(member_usage, policy, local_date(now, org.tz), checks)
-    if breach is not None:
-        if checks is not None:
-            checks.pop()  # the refusal lists it last
-        lifts = local_midnight(breach.lifts_on, org.tz) if breach.lifts_on else None
-        return refuse(breach.status, breach.reason, lifts)
-
-    expires_at = expiry.astimezone(UTC)
-    return Decision(
-        AuthStatus.ACCEPTED,
-        Reason(Rule.ACCEPTED, f"expiry from {bound}", expires_at.isoformat(), passed=True),
-        expires_at=expires_at,
-        group_id=org.group_token,
-        member_id=member.id,
-        checks=() if checks is None else tuple(checks),
+    return apply_policy(
+        policy, usage.get(member_id), now, cache_end, checks, token_expiry, member, station, org
     )
 
 
@@ -297,26 +202,10 @@ def flag_offline(
     )
 
 
-@lru_cache(maxsize=4096)
-def _ok(rule: str, limit: str | None = None, value: str | None = None) -> Reason:
-    """A passing check. Shared instances: the same few recur on every decision."""
-    return Reason(rule, limit, value, passed=True)
-
-
-_HOURS = Rule.POLICY_HOURS.value
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def _wall_clock(now: datetime, tz: tzinfo) -> str:
-    """`now` as "Tue 10:30" in `tz` (what `%a %H:%M` gives in the C locale, 3× faster)."""
-    local = now.astimezone(tz)
-    return f"{_WEEKDAYS[local.weekday()]} {local.hour:02}:{local.minute:02}"
-
-
 def _until_ok(rule: Rule, until: datetime | None, now: datetime) -> Reason:
     """The passing check of an expiry rule (`until` is None or after `now`)."""
     if until is None:
-        return _ok(rule, "none")
+        return passed(rule, "none")
     return Reason(rule, until.isoformat(), now.isoformat(), passed=True)
 
 

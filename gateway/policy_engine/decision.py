@@ -12,8 +12,9 @@ so the 1.6 fold also looks at the rule that refused (`Rule.CAP_SESSIONS`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -138,3 +139,28 @@ class Decision(NamedTuple):
     def ocpp201_status(self) -> str:
         """The 2.0.1 `AuthorizationStatusEnumType` for this decision."""
         return self.status.value
+
+
+def refused(
+    status: AuthStatus,
+    reason: Reason,
+    cache_end: datetime,
+    member_id: int | None,
+    group_id: str | None,
+    checks: list[Reason] | None,
+    lifts_at: datetime | None = None,
+) -> Decision:
+    """A refusal: it expires at `cache_end`, or at `lifts_at` when the refusal lifts sooner.
+
+    `checks`: the rules that passed before (None when not explaining).
+    """
+    expiry = cache_end if lifts_at is None or cache_end <= lifts_at else lifts_at
+    listed = () if checks is None else (*checks, reason)
+    decision = (status, reason, expiry.astimezone(UTC), group_id, member_id, listed, None)
+    return tuple.__new__(Decision, decision)
+
+
+@lru_cache(maxsize=4096)
+def passed(rule: str, limit: str | None = None, value: str | None = None) -> Reason:
+    """A passing check. Shared instances: the same few recur on every decision."""
+    return Reason(rule, limit, value, passed=True)

@@ -1,10 +1,9 @@
-"""The frozen snapshot the engine decides from: organisations, stations,
-members, tokens and policies, indexed for O(1) lookups.
+"""What the engine decides from: organisations, stations, members, tokens and
+policies (gathered and indexed by `snapshot.Snapshot`).
 
-A reload builds a new `Snapshot` and swaps one reference; nothing in it is
-ever mutated. Identifiers: organisations, sites, groups and members are
-integers (database ids); stations are their OCPP charge point id; tokens are
-keyed by `normalize_token(value)`.
+Everything here is immutable. Identifiers: organisations, sites, groups and
+members are integers (database ids); stations are their OCPP charge point
+id; tokens are keyed by `normalize_token(value)`.
 
 Policy rules are optional fields of `Policy`: `None` means "this policy does
 not set the rule" (it is inherited from a less specific scope, see
@@ -13,20 +12,14 @@ not set the rule" (it is inherited from a less specific scope, see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from enum import StrEnum
-from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from .hours import WeeklySchedule
 from .periods import Period
 from .tariff import Tariff
-
-if TYPE_CHECKING:
-    from .combine import EffectivePolicy
-
 
 _fold = str.casefold  # what `normalize_token` does, mapped over a million tokens at build
 
@@ -216,107 +209,6 @@ PolicyKey = tuple[int, int | None, frozenset[int]]
 """What a member's effective policy depends on (see `combine.policy_key`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Everything the engine reads, as read-only maps (build with `Snapshot.build`).
-
-    `policy_groups` and `policy_members` are the group and member ids that
-    have a policy of their own. `policy_memo` remembers effective policies
-    once resolved, per `PolicyKey` (`combine.resolve_policy`): members of one
-    organisation with no policy of their own and the same groups share one.
-    It lives and dies with this snapshot, so a reload (a new snapshot) starts
-    afresh. With the memos of `WeeklySchedule`, it is the only mutable part,
-    and never changes an answer, only how fast it comes.
-    """
-
-    tokens: Mapping[str, TokenInfo]
-    members: Mapping[int, MemberInfo]
-    stations: Mapping[str, StationInfo]
-    organisations: Mapping[int, OrganisationInfo]
-    policies: Mapping[PolicyScope, Policy]
-    policy_groups: frozenset[int] = field(init=False, repr=False, compare=False)
-    policy_members: frozenset[int] = field(init=False, repr=False, compare=False)
-    policy_memo: dict[PolicyKey, EffectivePolicy] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        scopes = self.policies.keys()
-        groups = frozenset(s.id for s in scopes if s.kind is ScopeKind.GROUP)
-        members = frozenset(s.id for s in scopes if s.kind is ScopeKind.MEMBER)
-        object.__setattr__(self, "policy_groups", groups)
-        object.__setattr__(self, "policy_members", members)
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        organisations: Iterable[OrganisationInfo],
-        stations: Iterable[StationInfo] = (),
-        members: Iterable[MemberInfo] = (),
-        tokens: Iterable[TokenInfo] = (),
-        policies: Mapping[PolicyScope, Policy] | None = None,
-    ) -> Snapshot:
-        """Index and check the data; ValueError on a dangling reference or duplicate token.
-
-        Sized for a million members and tokens: the checks run over whole
-        collections, and find the culprit only when one fails.
-        """
-        orgs = {o.id: o for o in organisations}
-        station_map = {s.charge_point_id: s for s in stations}
-        member_map = {m.id: m for m in members}
-        for s in station_map.values():
-            _require(s.org_id in orgs, f"station {s.charge_point_id}: unknown organisation")
-        if not {m.org_id for m in member_map.values()} <= orgs.keys():
-            bad = next(m for m in member_map.values() if m.org_id not in orgs)
-            raise ValueError(f"member {bad.id}: unknown organisation")
-        token_list = list(tokens)
-        token_map = dict(zip(map(_fold, [t.value for t in token_list]), token_list, strict=True))
-        if len(token_map) < len(token_list) or not (
-            {t.member_id for t in token_list} <= member_map.keys()
-        ):
-            _check_tokens(token_list, member_map)
-        snapshot = cls(
-            tokens=MappingProxyType(token_map),
-            members=MappingProxyType(member_map),
-            stations=MappingProxyType(station_map),
-            organisations=MappingProxyType(orgs),
-            policies=MappingProxyType(dict(policies or {})),
-        )
-        from .combine import resolve_member_policies  # combine imports this module
-
-        resolve_member_policies(snapshot)
-        return snapshot
-
-    def token(self, value: str) -> TokenInfo | None:
-        """The token presented as `value`, compared case-insensitively."""
-        return self.tokens.get(normalize_token(value))
-
-    def tariff_for(self, charge_point_id: str) -> Tariff | None:
-        """The station's tariff, else its organisation's; None for an unknown station."""
-        station = self.stations.get(charge_point_id)
-        if station is None:
-            return None
-        if station.tariff is not None:
-            return station.tariff
-        return self.organisations[station.org_id].tariff
-
-
 def station_tz(station: StationInfo, org: OrganisationInfo) -> tzinfo:
     """The zone allowed hours are read in: the station's override, else its organisation's."""
     return station.tz if station.tz is not None else org.tz
-
-
-def _check_tokens(tokens: Iterable[TokenInfo], members: Mapping[int, MemberInfo]) -> None:
-    """ValueError naming the first token that is a duplicate or has no member."""
-    seen: set[str] = set()
-    for t in tokens:
-        key = normalize_token(t.value)
-        _require(key not in seen, f"token of member {t.member_id}: duplicate value")
-        _require(t.member_id in members, f"token of member {t.member_id}: unknown member")
-        seen.add(key)
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)

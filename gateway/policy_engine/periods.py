@@ -70,12 +70,13 @@ class Period:
 
 def period_days(period: Period, today: date) -> tuple[date, date]:
     """Local dates `[first, end)` of the period holding local date `today`."""
-    return _period_days(period.kind, period.days, today)
+    return period_days_of(period.kind, period.days, today)
 
 
 @lru_cache(maxsize=1024)
-def _period_days(kind: PeriodKind, days: int, today: date) -> tuple[date, date]:
-    """`period_days`, memoised: every decision asks for the same few periods of today."""
+def period_days_of(kind: PeriodKind, days: int, today: date) -> tuple[date, date]:
+    """`period_days` of `Period(kind, days)`, memoised: every decision asks for the same
+    few periods of today (and hashing these three is cheaper than hashing a `Period`)."""
     if kind is PeriodKind.DAY:
         return today, today + timedelta(days=1)
     if kind is PeriodKind.WEEK:

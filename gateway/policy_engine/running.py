@@ -30,7 +30,8 @@ from enum import StrEnum
 from .caps import Refusal, check_running_caps, reserve
 from .combine import resolve_policy
 from .decision import AuthStatus, Reason, Rule
-from .model import EnforcementMode, MemberStatus, Snapshot, TokenStatus
+from .model import EnforcementMode, MemberStatus, TokenStatus
+from .snapshot import Snapshot
 from .usage import MemberUsage, SessionStart
 
 

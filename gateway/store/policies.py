@@ -1,36 +1,139 @@
-"""Organisation settings, sites, groups and usage policies."""
+"""Organisation settings, sites, groups and usage policies; what the policy cache reads."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeAlias
 
 import aiosqlite
 
 from gateway.store.database import Database
+from gateway.store.members import token_key
 from gateway.timeutil import to_text
 
 SCOPES = ("organisation", "group", "member")
 
 
+# What the policy cache reads, as plain tuples: columns in the order selected here.
+MEMBER_COLUMNS = "id, organisation_id, first_name, last_name, email, role, status, valid_until"
+TOKEN_COLUMNS = "value, type, member_id, status, expires_at"
+POLICY_COLUMNS = "p.scope_kind, p.scope_id, p.body, o.currency, p.organisation_id"
+SNAPSHOT_SQL = {
+    "organisations": "SELECT id, name, timezone, currency, price_per_kwh, session_fee,"
+    " enforcement, group_token FROM organisations",
+    "sites": "SELECT id, organisation_id, name FROM sites",
+    "stations": "SELECT charge_point_id, organisation_id, site_id, timezone, price_per_kwh,"
+    " session_fee FROM stations WHERE organisation_id IS NOT NULL",
+    "members": f"SELECT {MEMBER_COLUMNS} FROM members",
+    "member_groups": "SELECT member_id, group_id FROM member_groups",
+    "tokens": f"SELECT {TOKEN_COLUMNS} FROM tokens",
+    "policies": f"SELECT {POLICY_COLUMNS} FROM policies p"
+    " JOIN organisations o ON o.id = p.organisation_id",
+}
+_IDS = "(SELECT value FROM json_each(?))"  # one parameter, any number of ids
+_MEMBER_SQL = {
+    "members": f"SELECT {MEMBER_COLUMNS} FROM members WHERE id IN {_IDS}",
+    "member_groups": f"SELECT member_id, group_id FROM member_groups WHERE member_id IN {_IDS}",
+    "tokens": f"SELECT {TOKEN_COLUMNS} FROM tokens"
+    f" WHERE member_id IN {_IDS} OR value_key IN {_IDS}",
+    "policies": f"SELECT {POLICY_COLUMNS} FROM policies p"
+    " JOIN organisations o ON o.id = p.organisation_id"
+    f" WHERE p.scope_kind = 'member' AND p.scope_id IN {_IDS}",
+    "sites": f"SELECT id, organisation_id, name FROM sites WHERE organisation_id IN {_IDS}",
+}
+_GENERATION_SQL = "SELECT value FROM meta WHERE key = 'cache_generation'"
+Row: TypeAlias = tuple[Any, ...] | sqlite3.Row  # plain tuples; `sqlite3.Row`s read the same
+
+
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """Everything the policy snapshot is built from, as read in one go."""
+    """Everything the policy snapshot is built from, read in one transaction.
 
-    organisations: list[aiosqlite.Row]
-    sites: list[aiosqlite.Row]
-    stations: list[aiosqlite.Row]
-    members: list[aiosqlite.Row]
-    member_groups: list[aiosqlite.Row]
-    tokens: list[aiosqlite.Row]
-    policies: list[aiosqlite.Row]
+    Plain tuples (or `sqlite3.Row`s) with the columns `SNAPSHOT_SQL` selects,
+    in that order.
+    `generation` is the cache generation (``meta.cache_generation``) in that
+    same transaction: the rows hold every change it counts, and no other.
+    """
+
+    organisations: Sequence[Row]
+    sites: Sequence[Row]
+    stations: Sequence[Row]
+    members: Sequence[Row]
+    member_groups: Sequence[Row]
+    tokens: Sequence[Row]
+    policies: Sequence[Row]
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRows:
+    """Some members' rows as `Rows` has them, read in one transaction.
+
+    Their member rows and groups, their tokens and those with the values
+    asked for (wherever they are now), their member-scope policies and the
+    sites of those policies' organisations (policies name sites).
+    """
+
+    members: Sequence[Row]
+    member_groups: Sequence[Row]
+    tokens: Sequence[Row]
+    policies: Sequence[Row]
+    sites: Sequence[Row]
+    generation: int
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection of the cache's own, for reads in one transaction."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def _read_rows(path: Path) -> Rows:
+    conn = _connect(path)
+    try:
+        conn.execute("BEGIN")  # the first SELECT starts one read transaction for all
+        tables = {name: conn.execute(sql).fetchall() for name, sql in SNAPSHOT_SQL.items()}
+        generation = conn.execute(_GENERATION_SQL).fetchone()
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return Rows(**tables, generation=int(generation[0]) if generation else 0)
+
+
+def _read_member_rows(
+    conn: sqlite3.Connection, member_ids: Collection[int], token_keys: Collection[str]
+) -> MemberRows:
+    ids, keys = json.dumps(list(member_ids)), json.dumps(list(token_keys))
+    conn.execute("BEGIN")
+    try:
+        generation = conn.execute(_GENERATION_SQL).fetchone()
+        read = conn.execute
+        members = read(_MEMBER_SQL["members"], (ids,)).fetchall()
+        groups = read(_MEMBER_SQL["member_groups"], (ids,)).fetchall()
+        tokens = read(_MEMBER_SQL["tokens"], (ids, keys)).fetchall()
+        policies = read(_MEMBER_SQL["policies"], (ids,)).fetchall()
+        organisations = json.dumps(sorted({row[4] for row in policies}))
+        sites = read(_MEMBER_SQL["sites"], (organisations,)).fetchall() if policies else []
+    finally:
+        conn.execute("COMMIT")
+    return MemberRows(
+        members, groups, tokens, policies, sites, int(generation[0]) if generation else 0
+    )
 
 
 class PolicyStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._member_reader: sqlite3.Connection | None = None
+        self._member_reader_lock = asyncio.Lock()
 
     async def update_organisation(self, organisation_id: int, **fields: Any) -> None:
         """Set any of: timezone, currency, price_per_kwh (minor units text), session_fee,
@@ -149,28 +252,50 @@ class PolicyStore:
         return await self._db.write(op)
 
     async def rows(self) -> Rows:
-        f = self._db.fetchall
-        return Rows(
-            organisations=await f(
-                "SELECT id, name, timezone, currency, price_per_kwh, session_fee, enforcement,"
-                " group_token FROM organisations"
-            ),
-            sites=await f("SELECT id, organisation_id, name FROM sites"),
-            stations=await f(
-                "SELECT charge_point_id, organisation_id, site_id, timezone, price_per_kwh,"
-                " session_fee FROM stations WHERE organisation_id IS NOT NULL"
-            ),
-            members=await f(
-                "SELECT id, organisation_id, first_name, last_name, email, role, status,"
-                " valid_until FROM members"
-            ),
-            member_groups=await f("SELECT member_id, group_id FROM member_groups"),
-            tokens=await f("SELECT value, type, member_id, status, expires_at FROM tokens"),
-            policies=await f(
-                "SELECT p.scope_kind, p.scope_id, p.body, o.currency, p.organisation_id"
-                " FROM policies p JOIN organisations o ON o.id = p.organisation_id"
-            ),
-        )
+        """Every row the policy snapshot is built from (see `Rows`).
+
+        Read in one transaction, on a connection of its own in a worker
+        thread (the shared reader must not be held in a transaction: others'
+        reads would see the past meanwhile), as plain tuples (a million
+        `sqlite3.Row`s are slower to make and to read).
+        """
+        return await asyncio.to_thread(_read_rows, self._db.path)
+
+    async def member_rows(
+        self, member_ids: Collection[int], token_values: Collection[str]
+    ) -> MemberRows:
+        """These members' rows now, and the tokens with these values (see `MemberRows`).
+
+        Read in one transaction on the cache's own connection, kept open for
+        the next (opening one costs more than the reads); `close_readers`
+        closes it.
+        """
+        keys = {token_key(value) for value in token_values}
+        async with self._member_reader_lock:
+            if self._member_reader is None:
+                self._member_reader = _connect(self._db.path)
+            return await asyncio.to_thread(_read_member_rows, self._member_reader, member_ids, keys)
+
+    def close_readers(self) -> None:
+        """Close the connection `member_rows` keeps open (if any)."""
+        if self._member_reader is not None:
+            self._member_reader.close()
+            self._member_reader = None
+
+    async def writer_data_version(self) -> int:
+        """``PRAGMA data_version`` as the writing connection sees it.
+
+        It changes when, and only when, another connection has committed since
+        (SQLite: a connection's own commits do not change it). This process
+        writes through that one connection, so a change means that another
+        process (the CLI, a ``sqlite3`` shell) wrote to the database.
+        """
+
+        async def op(db: aiosqlite.Connection) -> int:
+            rows = list(await db.execute_fetchall("PRAGMA data_version"))
+            return int(rows[0][0])
+
+        return await self._db.write(op)
 
     async def usage_rows(self, since: datetime) -> list[aiosqlite.Row]:
         """Transactions that may count against a cap: started since ``since``, or still open."""

@@ -23,7 +23,9 @@ from gateway.policy_engine import (
     MemberInfo,
     MemberStatus,
     MemberUsage,
+    PolicyScope,
     Role,
+    ScopeKind,
     SessionStart,
     Snapshot,
     TokenInfo,
@@ -59,10 +61,9 @@ COLUMNS = {
 
 
 def _rows(**tables: Sequence[tuple[Any, ...]]) -> Rows:
-    """`sqlite3.Row`s with the columns `PolicyStore.rows` selects, as the store returns them."""
+    """Plain tuples with the columns `PolicyStore.rows` selects, as the store returns them."""
     db = sqlite3.connect(":memory:")
-    db.row_factory = sqlite3.Row
-    found: dict[str, list[sqlite3.Row]] = {}
+    found: dict[str, list[tuple[Any, ...]]] = {}
     for table, columns in COLUMNS.items():
         db.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
         values = tables.get(table, [ORGANISATION] if table == "organisations" else [])
@@ -71,6 +72,10 @@ def _rows(**tables: Sequence[tuple[Any, ...]]) -> Rows:
         found[table] = db.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
     db.close()
     return Rows(**found)
+
+
+def member_scope(member_id: int) -> PolicyScope:
+    return PolicyScope(ScopeKind.MEMBER, member_id)
 
 
 def _member(member_id: int, status: str = "Active", role: str | None = "User") -> tuple[Any, ...]:
@@ -167,9 +172,9 @@ def test_identical_policy_bodies_are_parsed_once() -> None:
             ("group", 3, json.dumps({"max_concurrent": 1}), "EUR", 1),
         ],
     )
-    policies = list(build_snapshot(rows).policies.values())
-    assert policies[0] is policies[1]
-    assert policies[2].max_concurrent == 1
+    policies = build_snapshot(rows).policies
+    assert policies[member_scope(1)] is policies[member_scope(2)]
+    assert policies[PolicyScope(ScopeKind.GROUP, 3)].max_concurrent == 1
 
 
 def test_an_unknown_status_is_refused_as_before() -> None:
