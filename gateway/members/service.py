@@ -11,6 +11,7 @@ Another organisation's records are reported as not found, never as forbidden.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Collection
@@ -156,6 +157,7 @@ class AdminContext:
     stations: StationStore = field(init=False)
 
     def __post_init__(self) -> None:
+        self._inflight: set[asyncio.Future[Any]] = set()
         self.store = AdminStore(self.db)
         self.members = MemberStore(self.db)
         self.policies = PolicyStore(self.db)
@@ -171,13 +173,27 @@ class AdminContext:
 
         ``refresh``: the member ids whose authorization changed, None for
         "anything may have", False for "nothing the cache reads".
+
+        Write and refresh run as one task that a cancelled caller (a client
+        hanging up) does not stop: a committed change always reaches the cache.
+        The task is held in ``_inflight`` until it ends.
         """
+        task = asyncio.ensure_future(self._commit_and_refresh(op, refresh))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def _commit_and_refresh(
+        self,
+        op: Callable[[aiosqlite.Connection, datetime], Awaitable[T]],
+        refresh: Collection[int] | bool | None,
+    ) -> T:
         now = self.clock()
         result = await self.db.write(lambda db: op(db, now))
         if refresh is not False:
             try:
                 await self.refresh(None if refresh is None or refresh is True else refresh)
-            except Exception as exc:  # committed: the cache poller applies it within a second
+            except Exception as exc:  # committed; a failed rebuild is retried by the poller
                 log.error("cache refresh after a change failed", error=repr(exc))
         return result
 
