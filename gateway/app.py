@@ -99,7 +99,12 @@ class Gateway:
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
         self.cache_updater = CacheUpdater(
-            self.cache, self.policies, self.members.cache_generation, clock, self.enforcer.apply
+            self.cache,
+            self.policies,
+            self.members.cache_generation,
+            clock,
+            self.enforcer.apply,
+            self.metrics,
         )
         self.ocpp_port = 0
         self.http_port = 0

@@ -127,6 +127,18 @@ class Metrics:
             ["rule", "action"],
             registry=r,
         )
+        self.cache_updates = Counter(
+            "ocpp_gateway_policy_cache_updates",
+            "Policy cache snapshots swapped in: rebuilt whole, or patched for some members",
+            ["kind"],
+            registry=r,
+        )
+        self.cache_rebuild_seconds = Histogram(
+            "ocpp_gateway_policy_cache_rebuild_seconds",
+            "Time to rebuild the policy cache from the database (read, build, swap)",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
         self.sessions_stopped = Counter(
             "ocpp_gateway_sessions_stopped",
             "Sessions the gateway ended, by reason",

@@ -70,6 +70,7 @@ from typing import Any
 
 import structlog
 
+from gateway.metrics import Metrics
 from gateway.policy_engine import RunningVerdict
 from gateway.store.policies import PolicyStore
 from gateway.timeutil import Clock
@@ -95,8 +96,10 @@ class CacheUpdater:
         generation: Callable[[], Awaitable[int]],
         clock: Clock,
         enforce: Enforce,
+        metrics: Metrics | None = None,
     ) -> None:
         self._cache = cache
+        self._metrics = metrics
         self._store = store
         self._read_generation = generation
         self._clock = clock
@@ -141,6 +144,9 @@ class CacheUpdater:
         finally:
             self._replay = None
         snapshot = self._cache.snapshot
+        if self._metrics is not None:
+            self._metrics.cache_updates.labels("rebuild").inc()
+            self._metrics.cache_rebuild_seconds.observe(time.perf_counter() - started)
         log.info(
             "policy cache loaded",
             generation=self.generation,
@@ -203,6 +209,8 @@ class CacheUpdater:
             log.warning("policy cache patch does not fit; rebuilding", error=repr(failure))
             await self.rebuild()
             return
+        if self._metrics is not None:
+            self._metrics.cache_updates.labels("patch").inc()
         log.debug(
             "policy cache patched",
             members=len(ids),

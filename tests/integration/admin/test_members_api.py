@@ -170,3 +170,19 @@ async def test_last_activity_is_the_latest_session_start(acme: Org) -> None:
     listed = (await acme.owner.get("/members", params={"q": "driver@"})).json()["items"][0]
     assert after["last_activity_at"] is not None
     assert listed["last_activity_at"] == after["last_activity_at"]
+
+
+async def test_cache_patches_and_rebuilds_are_counted_in_the_metrics(acme: Org) -> None:
+    def counted(text: str, kind: str) -> float:
+        line = f'ocpp_gateway_policy_cache_updates_total{{kind="{kind}"}} '
+        found = [row for row in text.splitlines() if row.startswith(line)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    metrics = acme.client(None)
+    before = (await metrics.get(f"{acme.harness.http}/metrics")).text
+    member_id, _ = await acme.add_member("counted@acme.test", badge="COUNTED-1")
+    await acme.owner.post(f"/members/{member_id}/deactivate")
+    after = (await metrics.get(f"{acme.harness.http}/metrics")).text
+    assert counted(before, "rebuild") >= 1  # the start
+    assert counted(after, "patch") >= counted(before, "patch") + 2  # add_member, deactivate
+    assert "ocpp_gateway_policy_cache_rebuild_seconds_count" in after
