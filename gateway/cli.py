@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -88,11 +87,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _password(given: str | None) -> tuple[str, bool]:
-    if given is not None:
-        if not 16 <= len(given) <= 40:
-            raise SystemExit("error: a charger password has 16 to 40 characters (OCPP 2.0.1 A00)")
-        return given, False
-    return secrets.token_urlsafe(24)[:32], True
+    try:
+        return network_values.charger_password(given)
+    except Invalid as exc:
+        raise SystemExit(f"error: {exc.message}") from None
 
 
 async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -146,12 +146,9 @@ async def _organisation(args: argparse.Namespace, policies: PolicyStore, org_id:
 
 def _decimal(text: str) -> Decimal:
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise CommandError(f"not a number: {text}") from None
-    if value < 0:
-        raise CommandError(f"cannot be negative: {text}")
-    return value
+        return network_values.amount(text, "amount")
+    except Invalid as exc:
+        raise CommandError(f"{exc.message}: {text}") from None
 
 
 async def _policy(

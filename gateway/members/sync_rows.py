@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from gateway.members.inputs import email_address
 from gateway.members.roles import Role
 from gateway.store.members import token_key
 from gateway.timeutil import parse_ocpp_datetime, to_text
@@ -57,7 +58,6 @@ _ROLES = {role.value.lower(): role for role in Role}
 _STATUSES = {status.lower(): status for status in STATUSES}
 _PHONE = re.compile(r"^\+?[0-9 ().\-/]{3,40}$")  # as gateway.members.inputs
 _NOT_SLUG = re.compile(r"[\W_]+")  # letters and digits of any script stay
-_SPACE = re.compile(r"\s")
 _LIMITS = (("identifier", 200), ("first_name", MAX_TEXT), ("last_name", MAX_TEXT),
            ("email", 254), ("phone", 40))  # fmt: skip
 
@@ -164,8 +164,12 @@ def default_identifier(first_name: str, last_name: str) -> str:
 
 
 def is_email(text: str) -> bool:
-    local, at, domain = text.rpartition("@")
-    return bool(local and at and "." in domain.strip(".")) and _SPACE.search(text) is None
+    """The rule of every other input (`inputs.email_address`)."""
+    try:
+        email_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def split_list(text: str) -> list[str]:
