@@ -34,6 +34,7 @@ from bench.report import goals, ratios, render
 from simulators.load.cli import raise_open_file_limit
 
 TARGETS = ("bare", "ocpp", "gateway")
+SCENARIOS = ("fixed", "saturation", "sessions")
 
 
 def _cpu_model() -> str:
@@ -90,20 +91,29 @@ async def _start(name: str, results: Path, template: Path, cpu: int | None) -> t
 
 
 async def bench_target(
-    name: str, results: Path, template: Path, cpu: int | None, plan: scenarios.Plan
+    name: str,
+    results: Path,
+    template: Path,
+    cpu: int | None,
+    plan: scenarios.Plan,
+    chosen: frozenset[str] = frozenset(SCENARIOS),
 ) -> dict[str, Any]:
     started = time.monotonic()
     print(f"[{name}] starting", file=sys.stderr, flush=True)
     target = await _start(name, results, template, cpu)
     out: dict[str, Any] = {"url": target.url, "pid": target.pid}
     try:
-        print(f"[{name}] {plan.fixed_chargers} idle chargers, fixed rate, storm", file=sys.stderr)
-        out.update(await scenarios.idle_fixed_and_storm(target, plan))
-        for size in plan.saturation:
+        if "fixed" in chosen:
+            print(
+                f"[{name}] {plan.fixed_chargers} idle chargers, fixed rate, storm", file=sys.stderr
+            )
+            out.update(await scenarios.idle_fixed_and_storm(target, plan))
+        for size in plan.saturation if "saturation" in chosen else []:
             print(f"[{name}] Authorize saturation, {size} chargers", file=sys.stderr, flush=True)
             out[f"authorize-{size}"] = await scenarios.saturation(target, plan, size)
-        print(f"[{name}] sessions, {plan.session_chargers} chargers", file=sys.stderr, flush=True)
-        out["sessions"] = await scenarios.sessions(target, plan)
+        if "sessions" in chosen:
+            print(f"[{name}] sessions, {plan.session_chargers} chargers", file=sys.stderr)
+            out["sessions"] = await scenarios.sessions(target, plan)
     finally:
         out["exit_code"] = await target.stop()
     out["seconds"] = round(time.monotonic() - started, 1)
@@ -116,12 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a small network, short phases")
     parser.add_argument("--reuse-dataset", action="store_true", help="keep dataset.sqlite3")
     parser.add_argument("--targets", default=",".join(TARGETS), help="bare,ocpp,gateway")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="fixed (idle chargers, fixed rate, storm), saturation, sessions",
+    )
     args = parser.parse_args(argv)
     plan = scenarios.Plan.quick() if args.quick else scenarios.Plan()
     chosen = [name.strip() for name in args.targets.split(",") if name.strip()]
     unknown = set(chosen) - set(TARGETS)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    phases = frozenset(name.strip() for name in args.scenarios.split(",") if name.strip())
+    if phases - set(SCENARIOS):
+        parser.error(f"unknown scenarios: {', '.join(sorted(phases - set(SCENARIOS)))}")
     results: Path = args.results
     results.mkdir(parents=True, exist_ok=True)
     limit = raise_open_file_limit(2 * plan.fixed_chargers + 1024)
@@ -154,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name in chosen:
         report["targets"][name] = asyncio.run(
-            bench_target(name, results, template, server_cpu, plan)
+            bench_target(name, results, template, server_cpu, plan, phases)
         )
     report["ratios"] = ratios(report["targets"])
     report["goals"] = goals(report["targets"], report["ratios"])

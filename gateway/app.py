@@ -27,7 +27,7 @@ from gateway.http_api import create_http_app
 from gateway.members.service import AdminContext
 from gateway.metrics import Metrics
 from gateway.ocpp_handlers import v16, v201
-from gateway.ocpp_handlers.context import Handler, Services
+from gateway.ocpp_handlers.context import Handlers, Services
 from gateway.policy_cache.cache import PolicyCache
 from gateway.policy_cache.updates import CacheUpdater
 from gateway.rpc.replay import ReplayCache
@@ -46,7 +46,7 @@ from gateway.transport.handshake import SUBPROTOCOLS, Handshake, select_subproto
 
 log = structlog.get_logger("gateway")
 
-HANDLERS: dict[str, dict[str, Handler]] = {"1.6": v16.HANDLERS, "2.0.1": v201.HANDLERS}
+HANDLERS: dict[str, Handlers] = {"1.6": v16.HANDLERS, "2.0.1": v201.HANDLERS}
 CACHE_POLL_SECONDS = 1.0
 
 
@@ -116,7 +116,7 @@ class Gateway:
         await self.reload_cache(with_usage=True)
         self.metrics.open_transactions.set(await self.transactions.count_open())
         for version, handlers in HANDLERS.items():
-            for action in handlers:
+            for action in handlers.actions():
                 validator(version, action)
                 validator(version, action, True)
         self._tasks.spawn(self._watch_cache(), "cache-reloader")

@@ -13,12 +13,12 @@ from gateway.timeutil import to_ocpp
 log = structlog.get_logger("gateway.ocpp")
 
 
-async def heartbeat(s: Session, call: Call) -> dict[str, Any]:
+def heartbeat(s: Session, call: Call) -> dict[str, Any]:
     """Heartbeat (1.6 §4.6, 2.0.1 G02): the gateway's time."""
     return {"currentTime": to_ocpp(s.now())}
 
 
-async def security_event(s: Session, call: Call) -> dict[str, Any]:
+def security_event(s: Session, call: Call) -> dict[str, Any]:
     """SecurityEventNotification (1.6 security whitepaper, 2.0.1 A04): logged and counted."""
     s.services.metrics.security_events.labels("charger_reported").inc()
     log.warning(

@@ -7,7 +7,7 @@ store or the authorizer, map the result back to the version's response.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -184,3 +184,17 @@ def authorization_record(decision: Decision) -> Authorization:
 
 
 Handler = Callable[[Session, Call], Awaitable[dict[str, Any]]]
+"""A handler that waits for I/O (the database): run by the connection's message pump."""
+ImmediateHandler = Callable[[Session, Call], dict[str, Any]]
+"""A handler that answers from memory without waiting: may run as soon as its frame arrives."""
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """One OCPP version's handlers for the CALLs a charger sends, by action."""
+
+    immediate: Mapping[str, ImmediateHandler]
+    awaited: Mapping[str, Handler]
+
+    def actions(self) -> list[str]:
+        return [*self.immediate, *self.awaited]

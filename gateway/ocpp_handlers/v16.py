@@ -8,7 +8,7 @@ import structlog
 
 from gateway.logs import token_ref
 from gateway.ocpp_handlers.common import heartbeat, security_event
-from gateway.ocpp_handlers.context import Handler, Session, authorization_record
+from gateway.ocpp_handlers.context import Handlers, Session, authorization_record
 from gateway.policy_engine.decision import Decision
 from gateway.rpc.frames import Call
 from gateway.timeutil import parse_ocpp_datetime, to_ocpp
@@ -38,13 +38,13 @@ async def boot_notification(s: Session, call: Call) -> dict[str, Any]:
     return await s.accept_boot(info)
 
 
-async def status_notification(s: Session, call: Call) -> dict[str, Any]:
+def status_notification(s: Session, call: Call) -> dict[str, Any]:
     p = call.payload
     log.info("status", connector_id=p["connectorId"], status=p["status"], error_code=p["errorCode"])
     return {}
 
 
-async def authorize(s: Session, call: Call) -> dict[str, Any]:
+def authorize(s: Session, call: Call) -> dict[str, Any]:
     """§4.1."""
     return {"idTagInfo": id_tag_info(s.authorize(call.payload["idTag"]))}
 
@@ -126,28 +126,34 @@ async def meter_values(s: Session, call: Call) -> dict[str, Any]:
     return {}
 
 
-async def data_transfer(s: Session, call: Call) -> dict[str, Any]:
+def data_transfer(s: Session, call: Call) -> dict[str, Any]:
     """§4.3: no vendor extension is implemented."""
     log.info("data transfer", vendor_id=call.payload["vendorId"])
     return {"status": "UnknownVendorId"}
 
 
-async def notification(s: Session, call: Call) -> dict[str, Any]:
+def notification(s: Session, call: Call) -> dict[str, Any]:
     """Diagnostics/firmware status (§4.4, §4.5): logged."""
     log.info("notification", **{k: v for k, v in call.payload.items() if k == "status"})
     return {}
 
 
-HANDLERS: dict[str, Handler] = {
-    "BootNotification": boot_notification,
-    "Heartbeat": heartbeat,
-    "StatusNotification": status_notification,
-    "Authorize": authorize,
-    "StartTransaction": start_transaction,
-    "StopTransaction": stop_transaction,
-    "MeterValues": meter_values,
-    "DataTransfer": data_transfer,
-    "DiagnosticsStatusNotification": notification,
-    "FirmwareStatusNotification": notification,
-    "SecurityEventNotification": security_event,
-}
+HANDLERS = Handlers(
+    # Answered from memory: run as soon as the frame arrives when nothing is queued.
+    immediate={
+        "Heartbeat": heartbeat,
+        "StatusNotification": status_notification,
+        "Authorize": authorize,
+        "DataTransfer": data_transfer,
+        "DiagnosticsStatusNotification": notification,
+        "FirmwareStatusNotification": notification,
+        "SecurityEventNotification": security_event,
+    },
+    # Wait for the database: run by the connection's message pump.
+    awaited={
+        "BootNotification": boot_notification,
+        "StartTransaction": start_transaction,
+        "StopTransaction": stop_transaction,
+        "MeterValues": meter_values,
+    },
+)

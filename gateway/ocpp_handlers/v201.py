@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 
 from gateway.ocpp_handlers.common import heartbeat, security_event
-from gateway.ocpp_handlers.context import Handler, Session, authorization_record
+from gateway.ocpp_handlers.context import Handlers, Session, authorization_record
 from gateway.policy_engine.decision import Decision
 from gateway.rpc.frames import Call
 from gateway.timeutil import parse_ocpp_datetime, to_ocpp
@@ -37,7 +37,7 @@ async def boot_notification(s: Session, call: Call) -> dict[str, Any]:
     return await s.accept_boot(info)
 
 
-async def status_notification(s: Session, call: Call) -> dict[str, Any]:
+def status_notification(s: Session, call: Call) -> dict[str, Any]:
     p = call.payload
     log.info(
         "status", evse_id=p["evseId"], connector_id=p["connectorId"], status=p["connectorStatus"]
@@ -45,7 +45,7 @@ async def status_notification(s: Session, call: Call) -> dict[str, Any]:
     return {}
 
 
-async def authorize(s: Session, call: Call) -> dict[str, Any]:
+def authorize(s: Session, call: Call) -> dict[str, Any]:
     """C01."""
     token = call.payload["idToken"]
     return {"idTokenInfo": id_token_info(s.authorize(token["idToken"], token_type=token["type"]))}
@@ -131,22 +131,28 @@ async def meter_values(s: Session, call: Call) -> dict[str, Any]:
     return {}
 
 
-async def notification(s: Session, call: Call) -> dict[str, Any]:
+def notification(s: Session, call: Call) -> dict[str, Any]:
     """NotifyReport, NotifyEvent, firmware and log status: acknowledged and logged."""
     log.info("notification", action=call.action)
     return {}
 
 
-HANDLERS: dict[str, Handler] = {
-    "BootNotification": boot_notification,
-    "Heartbeat": heartbeat,
-    "StatusNotification": status_notification,
-    "Authorize": authorize,
-    "TransactionEvent": transaction_event,
-    "MeterValues": meter_values,
-    "NotifyReport": notification,
-    "NotifyEvent": notification,
-    "SecurityEventNotification": security_event,
-    "FirmwareStatusNotification": notification,
-    "LogStatusNotification": notification,
-}
+HANDLERS = Handlers(
+    # Answered from memory: run as soon as the frame arrives when nothing is queued.
+    immediate={
+        "Heartbeat": heartbeat,
+        "StatusNotification": status_notification,
+        "Authorize": authorize,
+        "NotifyReport": notification,
+        "NotifyEvent": notification,
+        "SecurityEventNotification": security_event,
+        "FirmwareStatusNotification": notification,
+        "LogStatusNotification": notification,
+    },
+    # Wait for the database: run by the connection's message pump.
+    awaited={
+        "BootNotification": boot_notification,
+        "TransactionEvent": transaction_event,
+        "MeterValues": meter_values,
+    },
+)

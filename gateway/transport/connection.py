@@ -5,6 +5,12 @@ at a time (a charger may have one CALL outstanding). Nothing a charger sends
 can end the connection except the size limit (1009, enforced by websockets)
 and closing it: bad frames get a CALLERROR (see ``gateway.rpc.errors``).
 
+A CALL whose handler answers from memory (Authorize, Heartbeat, status and
+notifications: ``Handlers.immediate``) is answered as soon as its frame is
+read, in the transport's callback, when the connection is idle (nothing
+queued, nothing being handled, the write buffer below its limit): no task
+switch, no queue, no await. Anything else goes through the pump in order.
+
 The gateway's own CALLs go through :meth:`ChargerConnection.call`: one
 outstanding at a time, each with a timeout. Work started on behalf of the
 connection (e.g. a remote stop decided by a handler) goes through
@@ -14,10 +20,13 @@ connection (e.g. a remote stop decided by a handler) goes through
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -26,8 +35,9 @@ from websockets.asyncio.messages import Assembler
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
-from gateway.ocpp_handlers.context import Handler, Services, Session
+from gateway.ocpp_handlers.context import Handlers, Services, Session
 from gateway.rpc import frames
 from gateway.rpc.errors import Problem, RpcError, error_code
 from gateway.rpc.replay import NEVER_REPLAYED, ReplayCache, payload_digest
@@ -37,6 +47,12 @@ from gateway.tasks import TaskSet
 
 log = structlog.get_logger("gateway.connection")
 READ_BUFFER = 64 * 1024
+# The action of a CALL frame, read without parsing the JSON: decides whether the frame
+# may be answered at once. Anything unusual (whitespace, escapes, no match) takes the
+# pump, which parses the frame fully and reports what is wrong with it.
+_CALL_ACTION = re.compile(
+    rb'\s*\[\s*2\s*,\s*"(?:[^"\\]|\\.){1,72}"\s*,\s*"([A-Za-z]{1,64})"\s*,\s*\{'
+)
 
 
 class _OpcodeAssembler(Assembler):
@@ -60,6 +76,30 @@ class OcppServerConnection(ServerConnection):
     """
 
     station: StationRecord
+    immediate: Callable[[bytes], bool] | None = None
+    """Set by the connection's pump: answers a complete text message now, or returns False."""
+
+    def process_event(self, event: Any) -> None:
+        answer_now = self.immediate
+        if (
+            answer_now is not None
+            and isinstance(event, Frame)
+            and event.opcode is Opcode.TEXT
+            and event.fin
+            and type(event.data) is bytes
+            and answer_now(event.data)
+        ):
+            return
+        super().process_event(event)
+
+    def send_now(self, text: str) -> None:
+        """Write a text message without waiting (the caller checked the write buffer)."""
+        self.protocol.send_text(text.encode())
+        try:
+            self.send_data()
+        except Exception as exc:  # what websockets does on a failed write in data_received
+            self.set_connection_exc(exc)
+            self.transport.abort()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -99,7 +139,7 @@ class ChargerConnection:
         ws: OcppServerConnection,
         ocpp_version: str,
         services: Services,
-        handlers: dict[str, Handler],
+        handlers: Handlers,
         replay: ReplayCache,
         outbound_timeout: float,
     ) -> None:
@@ -107,7 +147,9 @@ class ChargerConnection:
         self.ocpp_version = ocpp_version
         self.charge_point_id = ws.station.charge_point_id
         self._services = services
-        self._handlers = handlers
+        self._handlers = handlers.awaited
+        self._immediate = handlers.immediate
+        self._immediate_names = {name.encode(): name for name in handlers.immediate}
         self._replay = replay
         self._outbound_timeout = outbound_timeout
         self._known = known_actions(ocpp_version)
@@ -127,6 +169,9 @@ class ChargerConnection:
 
     async def serve(self) -> None:
         """Pump messages until the connection closes; then cancel owned work."""
+        # Immediate answers run in a copy of this task's context (its log bindings).
+        context = contextvars.copy_context()
+        self.ws.immediate = lambda data: context.run(self._answer_now, data)
         try:
             while True:
                 data, is_text = await self.ws.recv_message()
@@ -135,6 +180,7 @@ class ChargerConnection:
         except ConnectionClosed:
             pass
         finally:
+            self.ws.immediate = None
             await self._cleanup()
 
     async def _on_message(self, data: bytes, is_text: bool) -> None:
@@ -152,45 +198,40 @@ class ChargerConnection:
             self._on_reply(frame)
 
     async def _on_call(self, call: frames.Call) -> None:
-        started = time.perf_counter()
-        action = call.action if call.action in self._known else "unknown"
-        metrics = self._services.metrics
-        # Bound for this message's log lines and reset after (cheaper than
-        # structlog's bound_contextvars, which copies the whole context twice).
-        bound = bind_contextvars(message_id=call.message_id, action=call.action[:40])
+        with _Reply(self, call) as reply:
+            reply.text = await self._answer(call)
+        await self.ws.send(reply.text)
+
+    def _answer_now(self, data: bytes) -> bool:
+        """Answer a CALL for an immediate handler now; False leaves the frame to the pump."""
+        ws = self.ws
+        if (
+            self._busy.locked()
+            or ws.recv_messages.opcodes  # type: ignore[attr-defined]
+            or ws.paused
+            or ws.protocol.state is not State.OPEN
+            or not self.session.booted
+        ):
+            return False
+        found = _CALL_ACTION.match(data)
+        if found is None or found.group(1) not in self._immediate_names:
+            return False
         try:
-            try:
-                text = await self._answer(call)
-            except RpcError as exc:
-                await self._send_error(exc, action)
-            except Exception:
-                log.exception("handler failed")
-                await self._send_error(
-                    RpcError(Problem.INTERNAL, "internal error", message_id=call.message_id),
-                    action,
-                )
-            else:
-                await self.ws.send(text)
-                metrics.child(metrics.messages, self.ocpp_version, action, "result").inc()
-            metrics.child(metrics.handler_seconds, action).observe(time.perf_counter() - started)
-        finally:
-            reset_contextvars(**bound)
+            call = frames.parse(data)
+        except RpcError:
+            return False
+        assert isinstance(call, frames.Call)
+        with _Reply(self, call) as reply:
+            reply.text = self._answer_immediate(call)
+        ws.send_now(reply.text)
+        return True
 
     async def _answer(self, call: frames.Call) -> str:
-        replayable = call.action not in NEVER_REPLAYED
-        digest = b""
-        if replayable:
-            digest = payload_digest(call.action, call.payload)
-            previous = self._replay.get(self.charge_point_id, call.message_id)
-            if previous is not None:
-                if previous.digest != digest:
-                    raise RpcError(
-                        Problem.DUPLICATE_ID,
-                        "message id already used for another CALL",
-                        message_id=call.message_id,
-                    )
-                log.info("repeated CALL answered from the replay cache")
-                return previous.frame
+        if call.action in self._immediate:
+            return self._answer_immediate(call)
+        replayed, digest = self._replayed(call)
+        if replayed is not None:
+            return replayed
         handler = self._handlers.get(call.action)
         if handler is None:
             problem = (
@@ -202,6 +243,35 @@ class ChargerConnection:
                 + ("supported" if problem is Problem.NOT_SUPPORTED else "implemented"),
                 message_id=call.message_id,
             )
+        self._admit(call)
+        return self._finish(call, await handler(self.session, call), digest)
+
+    def _answer_immediate(self, call: frames.Call) -> str:
+        replayed, digest = self._replayed(call)
+        if replayed is not None:
+            return replayed
+        self._admit(call)
+        return self._finish(call, self._immediate[call.action](self.session, call), digest)
+
+    def _replayed(self, call: frames.Call) -> tuple[str | None, bytes]:
+        """The answer already given to this message id (OCPP-J retries), and the digest."""
+        if call.action in NEVER_REPLAYED:
+            return None, b""
+        digest = payload_digest(call.action, call.payload)
+        previous = self._replay.get(self.charge_point_id, call.message_id)
+        if previous is None:
+            return None, digest
+        if previous.digest != digest:
+            raise RpcError(
+                Problem.DUPLICATE_ID,
+                "message id already used for another CALL",
+                message_id=call.message_id,
+            )
+        log.info("repeated CALL answered from the replay cache")
+        return previous.frame, digest
+
+    def _admit(self, call: frames.Call) -> None:
+        """Boot first (OCPP-J: anything else before it is refused), then the schema."""
         if not self.session.booted and call.action != "BootNotification":
             raise RpcError(
                 Problem.SECURITY,
@@ -209,14 +279,15 @@ class ChargerConnection:
                 message_id=call.message_id,
             )
         validate(self.ocpp_version, call.action, call.payload, call.message_id)
-        response = await handler(self.session, call)
+
+    def _finish(self, call: frames.Call, response: dict[str, Any], digest: bytes) -> str:
         validate_response(self.ocpp_version, call.action, response)
         text = frames.call_result(call.message_id, response)
-        if replayable:
+        if digest:
             self._replay.put(self.charge_point_id, call.message_id, digest, text)
         return text
 
-    async def _send_error(self, exc: RpcError, action: str) -> None:
+    def _error_frame(self, exc: RpcError, action: str) -> str:
         code = error_code(exc.problem, self.ocpp_version)
         metrics = self._services.metrics
         metrics.child(metrics.callerrors, self.ocpp_version, code).inc()
@@ -224,7 +295,10 @@ class ChargerConnection:
         log.info(
             "CALLERROR sent", code=code, description=exc.description, message_id=exc.message_id
         )
-        await self.ws.send(frames.call_error(exc.message_id, code, exc.description, exc.details))
+        return frames.call_error(exc.message_id, code, exc.description, exc.details)
+
+    async def _send_error(self, exc: RpcError, action: str) -> None:
+        await self.ws.send(self._error_frame(exc, action))
 
     def _on_reply(self, reply: frames.CallResult | frames.CallError) -> None:
         pending = self._pending
@@ -277,3 +351,57 @@ class ChargerConnection:
         if self._pending is not None and not self._pending[1].done():
             self._pending[1].cancel()
         await self._tasks.cancel_all()
+
+
+class _Reply:
+    """Handling one CALL: the answer's text, or the CALLERROR its failure becomes.
+
+    Binds the message's log context, turns an :class:`RpcError` (or a handler
+    bug) into the CALLERROR frame, counts the outcome and the handling time.
+    Used the same way by the pump (awaiting handlers) and by immediate answers.
+    """
+
+    __slots__ = ("_action", "_bound", "_call", "_conn", "_started", "text")
+
+    def __init__(self, conn: ChargerConnection, call: frames.Call) -> None:
+        self._conn = conn
+        self._call = call
+        self._action = call.action if call.action in conn._known else "unknown"
+        self.text = ""
+
+    def __enter__(self) -> _Reply:
+        self._started = time.perf_counter()
+        # Bound for this message's log lines and reset after (cheaper than
+        # structlog's bound_contextvars, which copies the whole context twice).
+        self._bound = bind_contextvars(
+            message_id=self._call.message_id, action=self._call.action[:40]
+        )
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        conn, action = self._conn, self._action
+        metrics = conn._services.metrics
+        try:
+            if exc is None:
+                metrics.child(metrics.messages, conn.ocpp_version, action, "result").inc()
+            elif isinstance(exc, RpcError):
+                self.text = conn._error_frame(exc, action)
+            elif isinstance(exc, Exception):
+                log.error("handler failed", exc_info=exc)
+                internal = RpcError(
+                    Problem.INTERNAL, "internal error", message_id=self._call.message_id
+                )
+                self.text = conn._error_frame(internal, action)
+            else:
+                return False  # cancellation and exits propagate
+            metrics.child(metrics.handler_seconds, action).observe(
+                time.perf_counter() - self._started
+            )
+            return True
+        finally:
+            reset_contextvars(**self._bound)

@@ -1,0 +1,92 @@
+"""Immediate answers (Authorize, Heartbeat... from memory) never overtake queued CALLs.
+
+A charger may have one CALL outstanding, but one that sends several at once
+must still get every answer, each once, in the order of its CALLs: an
+Authorize queued behind a StartTransaction (which waits for the database)
+goes through the pump; on an idle connection it is answered as soon as it
+is read, with the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gateway.transport.connection import ChargerConnection
+from tests.adversity.test_bad_frames import raw_charger
+from tests.conftest import Harness
+
+NOW = "2026-11-23T10:00:00Z"
+
+
+@pytest.fixture
+def pumped(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The actions of the CALLs that went through the pump (not answered at once)."""
+    seen: list[str] = []
+    original = ChargerConnection._on_call
+
+    async def counted(self: ChargerConnection, call: Any) -> None:
+        seen.append(call.action)
+        await original(self, call)
+
+    monkeypatch.setattr(ChargerConnection, "_on_call", counted)
+    return seen
+
+
+async def test_pipelined_calls_are_answered_in_order(gw: Harness, pumped: list[str]) -> None:
+    calls = [
+        [2, "s1", "StartTransaction", {"connectorId": 1, "idTag": "TAG-OK", "meterStart": 0,
+                                       "timestamp": NOW}],
+        [2, "a1", "Authorize", {"idTag": "TAG-OK"}],
+        [2, "h1", "Heartbeat", {}],
+        [2, "m1", "MeterValues", {"connectorId": 1, "meterValue": [
+            {"timestamp": NOW, "sampledValue": [{"value": "10"}]}]}],
+        [2, "a2", "Authorize", {"idTag": "UNKNOWN"}],
+        [2, "bad", "Authorize", {}],
+    ]  # fmt: skip
+    async with raw_charger(gw, "1.6") as ws:
+        pumped.clear()
+        for call in calls:
+            await ws.send(json.dumps(call))
+        answers = [json.loads(await ws.recv()) for _ in calls]
+        assert [a[1] for a in answers] == ["s1", "a1", "h1", "m1", "a2", "bad"]
+        assert [a[0] for a in answers] == [3, 3, 3, 3, 3, 4]
+        assert answers[1][2]["idTagInfo"]["status"] == "Accepted"
+        assert answers[4][2]["idTagInfo"]["status"] == "Invalid"
+        assert answers[5][2] == "OccurenceConstraintViolation"
+        # The Authorize right behind the StartTransaction waited in the pump.
+        assert pumped[:2] == ["StartTransaction", "Authorize"]
+
+        # Idle again: an Authorize is answered at once, with the same answer.
+        pumped.clear()
+        await ws.send(json.dumps([2, "a3", "Authorize", {"idTag": "TAG-OK"}]))
+        alone = json.loads(await ws.recv())
+        assert pumped == []
+        assert alone[:2] == [3, "a3"]
+        same = {k: v for k, v in answers[1][2]["idTagInfo"].items() if k != "expiryDate"}
+        assert alone[2]["idTagInfo"].items() >= same.items()  # the expiry counts from now
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_repeated_message_id_is_answered_from_the_replay_cache(
+    gw: Harness, version: str, pumped: list[str]
+) -> None:
+    payload: dict[str, Any] = (
+        {"idTag": "TAG-OK"}
+        if version == "1.6"
+        else {"idToken": {"idToken": "TAG-OK", "type": "ISO14443"}}
+    )
+    async with raw_charger(gw, version) as ws:
+        pumped.clear()
+        frame = json.dumps([2, "same-id", "Authorize", payload])
+        await ws.send(frame)
+        first = json.loads(await ws.recv())
+        await ws.send(frame)
+        again = json.loads(await ws.recv())
+        await ws.send(json.dumps([2, "same-id", "Authorize", {**payload, "extra": 1}]))
+        clash = json.loads(await ws.recv())
+    assert pumped == []
+    assert first[0] == 3 and again == first
+    assert clash[:2] == [4, "same-id"]
