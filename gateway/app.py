@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from gateway.admin_api import AdminServices
 from gateway.config import Settings
 from gateway.enforcement import Enforcer
+from gateway.heap import HeapSteward
 from gateway.http_api import create_http_app
 from gateway.members.service import AdminContext
 from gateway.metrics import Metrics
@@ -32,7 +33,7 @@ from gateway.policy_cache.cache import PolicyCache
 from gateway.policy_cache.updates import CacheUpdater
 from gateway.rpc.replay import ReplayCache
 from gateway.rpc.validation import validator
-from gateway.security.passwords import VerifiedCache
+from gateway.security.passwords import PasswordVerifier, VerifiedCache
 from gateway.security.throttle import FailureThrottle
 from gateway.store.database import Database
 from gateway.store.members import MemberStore
@@ -79,11 +80,13 @@ class Gateway:
             heartbeat_interval=ocpp.heartbeat_interval,
         )
         self.replay = ReplayCache(ocpp.replay_window, ocpp.replay_ttl, time.monotonic)
+        self.passwords = PasswordVerifier()
         self.handshake = Handshake(
             self.stations.get,
             FailureThrottle(ocpp.auth_failure_limit, ocpp.auth_failure_window, time.monotonic),
             VerifiedCache(),
             self.metrics,
+            self.passwords.verify,
         )
         self.admin = AdminServices.create(
             AdminContext(
@@ -95,6 +98,7 @@ class Gateway:
             )
         )
         self._tasks = TaskSet("gateway")
+        self.heap = HeapSteward(self.metrics)
         self._ws_server: Server | None = None
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -120,6 +124,7 @@ class Gateway:
                 validator(version, action)
                 validator(version, action, True)
         self._tasks.spawn(self._watch_cache(), "cache-reloader")
+        self._tasks.spawn(self.heap.run(), "heap-steward")
         ocpp = self.settings.ocpp
         self._ws_server = await serve(
             self._on_connection,
@@ -259,10 +264,12 @@ class Gateway:
                 )
                 self._tasks.spawn(previous.close(1008, "replaced by a newer connection"), "replace")
             self.metrics.connected_chargers.labels(version).inc()
+            self.heap.arrived()
             log.info("charger connected", remote=str(ws.remote_address))
             try:
                 await connection.serve()
             finally:
+                self.heap.left()
                 self.metrics.connected_chargers.labels(version).dec()
                 if self.connections.get(cpid) is connection:
                     del self.connections[cpid]
@@ -282,6 +289,7 @@ class Gateway:
             self._ws_server.close()
             await self._ws_server.wait_closed()
         await self._tasks.cancel_all()
+        self.passwords.close()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task

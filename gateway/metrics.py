@@ -145,6 +145,19 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.gc_pause_seconds = Histogram(
+            "ocpp_gateway_gc_pause_seconds",
+            "Pauses of the event loop for Python's garbage collector, by generation",
+            ["generation"],
+            buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+            registry=r,
+        )
+        self.gc_freezes = Counter(
+            "ocpp_gateway_gc_freezes",
+            "Settled objects moved out of the garbage collector's way (gateway.heap), by kind",
+            ["kind"],
+            registry=r,
+        )
 
         self._children: dict[tuple[Any, ...], Any] = {}
 

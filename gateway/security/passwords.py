@@ -12,16 +12,26 @@ A slow hash makes every handshake cost ~50 ms of CPU. :class:`VerifiedCache`
 remembers, per charger, an HMAC (keyed with a per-process random key) of the
 last password that verified, so a reconnecting charger costs microseconds and
 a reconnect storm does not turn into a CPU storm. Nothing secret is persisted.
+
+The first connection of every charger after a restart still costs one hash
+each: :class:`PasswordVerifier` runs them in worker threads at a lower CPU
+priority (``nice`` +10), so that while thousands of chargers come back, the
+event loop keeps answering those already connected (their BootNotification
+first) instead of sharing the core evenly with the hashing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 _N, _R, _P, _DKLEN = 2**14, 8, 1, 32
 _MAXMEM = 64 * 1024 * 1024
@@ -89,3 +99,38 @@ class VerifiedCache:
         self._entries.move_to_end(identity)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+
+def _lower_priority(increment: int) -> None:
+    """Lower the calling thread's CPU priority (Linux: niceness is per thread)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+    except (AttributeError, OSError):  # not Linux, or not allowed: normal priority
+        pass
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class PasswordVerifier:
+    """:func:`verify_password` in worker threads (one per usable CPU) at a lower priority."""
+
+    def __init__(self, *, workers: int | None = None, nice: int = 10) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers or _usable_cpus(),
+            thread_name_prefix="password-check",
+            initializer=_lower_priority,
+            initargs=(nice,),
+        )
+
+    async def verify(self, stored: str, password: bytes) -> bool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, verify_password, stored, password)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

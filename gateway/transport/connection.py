@@ -169,9 +169,12 @@ class ChargerConnection:
 
     async def serve(self) -> None:
         """Pump messages until the connection closes; then cancel owned work."""
-        # Immediate answers run in a copy of this task's context (its log bindings).
+        # Immediate answers run in a copy of this task's context (its log bindings), a new
+        # copy per message (constant time): the message's own bindings then go with it
+        # instead of staying on a long-lived context until the charger's next message
+        # (thousands of such survivors per second make the collector's rounds longer).
         context = contextvars.copy_context()
-        self.ws.immediate = lambda data: context.run(self._answer_now, data)
+        self.ws.immediate = lambda data: context.copy().run(self._answer_now, data)
         try:
             while True:
                 data, is_text = await self.ws.recv_message()

@@ -33,6 +33,12 @@ _IDENTITY = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
 log = structlog.get_logger("gateway.handshake")
 
 StationLookup = Callable[[str], Awaitable[StationRecord | None]]
+PasswordCheck = Callable[[str, bytes], Awaitable[bool]]
+"""(stored hash, password received) -> whether they match (see ``PasswordVerifier``)."""
+
+
+async def _in_thread(stored: str, password: bytes) -> bool:
+    return await asyncio.to_thread(verify_password, stored, password)
 
 
 def charge_point_identity(path: str) -> str | None:
@@ -64,7 +70,9 @@ class Handshake:
         throttle: FailureThrottle,
         verified: VerifiedCache,
         metrics: Metrics,
+        verify: PasswordCheck | None = None,
     ) -> None:
+        self._verify = verify or _in_thread
         self._stations = stations
         self._throttle = throttle
         self._verified = verified
@@ -131,7 +139,7 @@ class Handshake:
         if not self._verified.check(identity, station.password_hash, password):
             if retry_after is not None:
                 return self._throttled(connection, address, identity, retry_after)
-            ok = await asyncio.to_thread(verify_password, station.password_hash, password)
+            ok = await self._verify(station.password_hash, password)
             if not ok:
                 self._metrics.security_events.labels("bad_credentials").inc()
                 return self._refuse(

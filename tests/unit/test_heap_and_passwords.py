@@ -1,0 +1,102 @@
+"""The heap steward freezes settled chargers and compacts after churn; password checks
+run in lower-priority threads."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.heap import HeapSteward
+from gateway.metrics import Metrics
+from gateway.security.passwords import PasswordVerifier, hash_password
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    yield
+    gc.unfreeze()  # leave the test process as it was
+
+
+def counted(metrics: Metrics, kind: str) -> float:
+    value = metrics.registry.get_sample_value("ocpp_gateway_gc_freezes_total", {"kind": kind})
+    return value or 0.0
+
+
+def test_settled_chargers_are_frozen_then_compacted_after_churn(unfrozen: None) -> None:
+    clock, metrics = Clock(), Metrics()
+    steward = HeapSteward(metrics, quiet=2.0, batch=10, clock=clock)
+    for _ in range(40):
+        steward.arrived()
+    assert steward.step() is None  # chargers still arriving
+    clock.now += 2.5
+    before = gc.get_freeze_count()
+    assert steward.step() == "freeze"
+    assert gc.get_freeze_count() >= before
+    assert steward.step() is None  # nothing new since
+    assert counted(metrics, "freeze") == 1
+
+    for _ in range(9):  # fewer than the batch left: not worth a pause
+        steward.left()
+    clock.now += 2.5
+    assert steward.step() is None
+    steward.left()  # ten gone of the 40 frozen: a quarter
+    assert steward.step() is None  # not quiet yet
+    clock.now += 2.5
+    assert steward.step() == "compact"
+    assert counted(metrics, "compact") == 1
+
+
+def test_every_collection_pause_is_measured(unfrozen: None) -> None:
+    metrics = Metrics()
+    steward = HeapSteward(metrics)
+
+    async def main() -> None:
+        task = asyncio.create_task(steward.run(interval=0.01))
+        await asyncio.sleep(0.02)
+        gc.collect(0)
+        gc.collect()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    for generation in ("0", "2"):
+        count = metrics.registry.get_sample_value(
+            "ocpp_gateway_gc_pause_seconds_count", {"generation": generation}
+        )
+        assert count is not None and count >= 1
+    assert steward._on_gc not in gc.callbacks  # removed with the task
+
+
+def test_password_checks_run_at_a_lower_priority() -> None:
+    stored = hash_password("s3cret-of-the-charger", n=2**10)
+    verifier = PasswordVerifier(workers=1, nice=5)
+
+    async def main() -> tuple[bool, bool, int]:
+        right = await verifier.verify(stored, b"s3cret-of-the-charger")
+        wrong = await verifier.verify(stored, b"not-the-password")
+        niceness = await asyncio.get_running_loop().run_in_executor(
+            verifier._executor,
+            lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+        )
+        return right, wrong, niceness
+
+    try:
+        right, wrong, niceness = asyncio.run(main())
+    finally:
+        verifier.close()
+    assert (right, wrong) == (True, False)
+    assert niceness >= os.getpriority(os.PRIO_PROCESS, 0) + 5 or niceness == 19
