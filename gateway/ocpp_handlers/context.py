@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import structlog
 
 from gateway.enforcement import Enforcer
-from gateway.logs import token_ref
+from gateway.logs import HotLogger, token_ref
 from gateway.metrics import Metrics
 from gateway.policy_cache.cache import PolicyCache, StartTicket
 from gateway.policy_engine import AuthRequest, Decision, Purpose, Tariff, TokenType
@@ -70,9 +70,11 @@ class Session:
         self.outbound = outbound
         self.booted = station.accepted_once
         self._on_boot = on_boot
-        # Bound once per connection: the decision line, one per Authorize, skips the
-        # lazy proxy's per-call bind (the same keys are in the contextvars too).
-        self._log = log.bind(charge_point_id=self.charge_point_id, ocpp_version=ocpp_version)
+        # The decision line, one per Authorize: bound once per connection, written
+        # without structlog's chain when the output is buffered JSON (see HotLogger).
+        self._log = HotLogger(
+            "gateway.ocpp", charge_point_id=self.charge_point_id, ocpp_version=ocpp_version
+        )
 
     def now(self) -> datetime:
         return self.services.clock()

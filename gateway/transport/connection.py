@@ -250,11 +250,9 @@ class ChargerConnection:
         return self._finish(call, await handler(self.session, call), digest)
 
     def _answer_immediate(self, call: frames.Call) -> str:
-        replayed, digest = self._replayed(call)
-        if replayed is not None:
-            return replayed
+        """Answered afresh even when retried: nothing durable is done twice (no replay)."""
         self._admit(call)
-        return self._finish(call, self._immediate[call.action](self.session, call), digest)
+        return self._finish(call, self._immediate[call.action](self.session, call), b"")
 
     def _replayed(self, call: frames.Call) -> tuple[str | None, bytes]:
         """The answer already given to this message id (OCPP-J retries), and the digest."""

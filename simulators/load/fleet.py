@@ -138,6 +138,8 @@ class Fleet:
         self.reconnects = 0
         self._semaphore: asyncio.Semaphore | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._waiting: set[Charger] = set()
+        """Chargers with a CALL in flight: what the watchdog looks at (not all of them)."""
         self._budget: int | None = None
         self._read_buffer = bytearray(READ_BUFFER_BYTES)
 
@@ -447,9 +449,11 @@ class Fleet:
         ch.next_id += 1
         started = time.perf_counter_ns()
         ch.sent_at = started
+        self._waiting.add(ch)
         reply = await conn.send_call(str(ch.next_id), action, _dumps(payload))
         elapsed = (time.perf_counter_ns() - started) // 1000
         ch.sent_at = 0
+        self._waiting.discard(ch)
         conn.done()
         if reply is CLOSED:
             stats.closed += 1
@@ -469,12 +473,14 @@ class Fleet:
         return None
 
     async def _watch(self) -> None:
-        """Time out CALLs left unanswered for ``call_timeout`` (checked 5 times a second)."""
+        """Time out CALLs left unanswered for ``call_timeout`` (checked 5 times a second;
+        only the chargers waiting for an answer are looked at, so that thousands of idle
+        ones do not stall the generator's loop at each check)."""
         limit = int(self.call_timeout * 1_000_000_000)
         while True:
             await asyncio.sleep(0.2)
             now = time.perf_counter_ns()
-            for ch in self.chargers:
+            for ch in list(self._waiting):
                 sent_at = ch.sent_at
                 if sent_at and now - sent_at > limit and ch.conn is not None:
                     ch.conn.expire()

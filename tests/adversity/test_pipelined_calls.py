@@ -10,6 +10,7 @@ is read, with the same answer.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from tests.adversity.test_bad_frames import raw_charger
 from tests.conftest import Harness
 
 NOW = "2026-11-23T10:00:00Z"
+NOW_DT = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -70,23 +72,26 @@ async def test_pipelined_calls_are_answered_in_order(gw: Harness, pumped: list[s
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
-async def test_a_repeated_message_id_is_answered_from_the_replay_cache(
+async def test_a_retried_authorize_is_decided_again(
     gw: Harness, version: str, pumped: list[str]
 ) -> None:
+    """Nothing durable to do twice: the same message id gets the current decision."""
     payload: dict[str, Any] = (
         {"idTag": "TAG-OK"}
         if version == "1.6"
         else {"idToken": {"idToken": "TAG-OK", "type": "ISO14443"}}
     )
+    info = "idTagInfo" if version == "1.6" else "idTokenInfo"
     async with raw_charger(gw, version) as ws:
         pumped.clear()
         frame = json.dumps([2, "same-id", "Authorize", payload])
         await ws.send(frame)
         first = json.loads(await ws.recv())
+        await gw.gateway.members.set_member_status(gw.members["TAG-OK"], "Inactive", NOW_DT)
+        await gw.gateway.refresh_cache([gw.members["TAG-OK"]])
         await ws.send(frame)
         again = json.loads(await ws.recv())
-        await ws.send(json.dumps([2, "same-id", "Authorize", {**payload, "extra": 1}]))
-        clash = json.loads(await ws.recv())
     assert pumped == []
-    assert first[0] == 3 and again == first
-    assert clash[:2] == [4, "same-id"]
+    assert first[:2] == again[:2] == [3, "same-id"]
+    assert first[2][info]["status"] == "Accepted"
+    assert again[2][info]["status"] == "Blocked"

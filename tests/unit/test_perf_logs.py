@@ -8,12 +8,14 @@ import io
 import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
+from gateway import logs
 from gateway.logs import (
     MAX_BUFFERED_LINES,
     BufferedLineWriter,
@@ -26,8 +28,10 @@ from gateway.logs import (
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     saved: dict[str, Any] = structlog.get_config()
+    hot = logs._hot_writer[0]
     yield
     structlog.configure(**saved)
+    logs._hot_writer[0] = hot
 
 
 def test_utc_timestamp_is_isoformat_to_the_microsecond() -> None:
@@ -96,3 +100,29 @@ def test_capture_logs_still_sees_lines() -> None:
     with structlog.testing.capture_logs() as logs:
         structlog.get_logger("test.perf").info("seen", n=1)
     assert logs == [{"event": "seen", "n": 1, "log_level": "info"}]
+
+
+def test_hot_logger_writes_the_line_structlog_would(tmp_path: Path) -> None:
+    """Same fields, contextvars, level, timestamp and redaction, with or without the chain."""
+    lines: dict[str, dict[str, Any]] = {}
+    for mode in ("hot", "structlog"):
+        out = (tmp_path / mode).open("w+", encoding="utf-8")
+        # A buffered JSON stream takes the direct path; flush_seconds=0 writes through structlog.
+        configure_logging("json", "info", out, flush_seconds=0.1 if mode == "hot" else 0)
+        assert (logs._hot_writer[0] is not None) is (mode == "hot")
+        logger = logs.HotLogger("gateway.test", charge_point_id="CP-1", ocpp_version="1.6")
+        tokens = bind_contextvars(message_id="m-7", action="Authorize")
+        try:
+            logger.info("decided", status="Accepted", reason={"rule": "ok"}, password="x")
+        finally:
+            reset_contextvars(**tokens)
+        flush_logs()
+        out.seek(0)
+        lines[mode] = json.loads(out.read().strip())
+        out.close()
+    hot, chain = lines["hot"], lines["structlog"]
+    assert hot.pop("timestamp").endswith("Z") and chain.pop("timestamp").endswith("Z")
+    assert hot == chain
+    assert hot["password"] == "[redacted]"
+    assert hot["message_id"] == "m-7" and hot["charge_point_id"] == "CP-1"
+    assert hot["level"] == "info"
