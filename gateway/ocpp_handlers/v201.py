@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import structlog
 
 from gateway.ocpp_handlers.common import heartbeat, security_event
 from gateway.ocpp_handlers.context import Handlers, Session, authorization_record
+from gateway.policy_cache.cache import StartTicket
+from gateway.policy_engine import FREE
 from gateway.policy_engine.decision import Decision
 from gateway.rpc.frames import Call
+from gateway.store.transactions import Known201, Stale
 from gateway.timeutil import parse_ocpp_datetime, to_ocpp
 
 log = structlog.get_logger("gateway.ocpp.v201")
@@ -59,46 +63,48 @@ async def transaction_event(s: Session, call: Call) -> dict[str, Any]:
     (transactionId, seqNo) again changes nothing and gets its first answer.
     When the session must end (cap reached, member deactivated), the answer
     carries the refusal in ``idTokenInfo`` and a RequestStopTransaction follows.
+
+    What the answer depends on of the transaction (a token recorded already,
+    the row an Ended closes) is what the store remembers of it: the write checks
+    that against the row and, when it was stale, the event is judged again from
+    the row as it is (no read before the write otherwise; a token judged twice is
+    logged and counted twice). A token in a later event of a transaction the
+    store does not remember (after a restart) is judged from a read.
     """
     p = call.payload
     uid = p["transactionInfo"]["transactionId"]
     token = p.get("idToken")
-    evse = p.get("evse") or {}
-    ticket = None
-    decision = None
-    known = None
-    if token or p["eventType"] == "Ended":
-        known = await s.services.transactions.find(s.charge_point_id, uid)
-    if token:
-        timestamp = parse_ocpp_datetime(p["timestamp"])
-        if known is None or known["id_token"] is None:
-            ticket = s.begin_start(
-                token["idToken"],
-                token_type=token["type"],
-                evse_id=evse.get("id"),
-                connector_id=evse.get("connectorId"),
-                offline_at=timestamp if p.get("offline") else None,
+    ending = p["eventType"] == "Ended"
+    transactions = s.services.transactions
+    check = bool(token) or ending  # else the answer does not depend on the row
+    known = transactions.open_201(s.charge_point_id, uid) if check else None
+    if known is None and token and p["eventType"] != "Started":
+        known = await transactions.find_201(s.charge_point_id, uid)
+    timestamp = parse_ocpp_datetime(p["timestamp"])
+    while True:
+        ticket, decision = _judge(s, p, token, known, timestamp)
+        response: dict[str, Any] = {"idTokenInfo": id_token_info(decision)} if decision else {}
+        try:
+            outcome = await transactions.transaction_event(
+                s.charge_point_id,
+                p,
+                timestamp,
+                authorization_record(decision) if decision else None,
+                response,
+                s.now(),
+                s.tariff(known.id if known else "") if ending else FREE,  # only an end prices
+                check=check,
+                expect=known,
             )
-            decision = ticket.decision
-        else:
-            decision = s.authorize(
-                token["idToken"], token_type=token["type"], evse_id=evse.get("id")
-            )
-    response: dict[str, Any] = {"idTokenInfo": id_token_info(decision)} if decision else {}
-    try:
-        outcome = await s.services.transactions.transaction_event(
-            s.charge_point_id,
-            p,
-            parse_ocpp_datetime(p["timestamp"]),
-            authorization_record(decision) if decision else None,
-            response,
-            s.now(),
-            s.tariff(known["id"] if known else ""),
-        )
-    except BaseException:
+        except BaseException:
+            if ticket is not None:
+                s.services.cache.abort_start(ticket)
+            raise
+        if not isinstance(outcome, Stale):
+            break
         if ticket is not None:
             s.services.cache.abort_start(ticket)
-        raise
+        known, check = outcome.actual, False  # judged again from the row as it is
     if ticket is not None:
         if outcome.first_token:
             s.services.cache.confirm_start(ticket, str(outcome.transaction_id), replayed=False)
@@ -121,6 +127,29 @@ async def transaction_event(s: Session, call: Call) -> dict[str, Any]:
         )
         response = {**response, "idTokenInfo": {"status": verdict.status.value}}
     return response
+
+
+def _judge(
+    s: Session,
+    p: dict[str, Any],
+    token: dict[str, Any] | None,
+    known: Known201 | None,
+    timestamp: datetime,
+) -> tuple[StartTicket | None, Decision | None]:
+    """The token of an event: counted as the start when the transaction has none yet."""
+    if not token:
+        return None, None
+    evse = p.get("evse") or {}
+    if known is None or not known.has_token:
+        ticket = s.begin_start(
+            token["idToken"],
+            token_type=token["type"],
+            evse_id=evse.get("id"),
+            connector_id=evse.get("connectorId"),
+            offline_at=timestamp if p.get("offline") else None,
+        )
+        return ticket, ticket.decision
+    return None, s.authorize(token["idToken"], token_type=token["type"], evse_id=evse.get("id"))
 
 
 async def meter_values(s: Session, call: Call) -> dict[str, Any]:

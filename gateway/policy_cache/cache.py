@@ -12,6 +12,16 @@ retry of a start already counted.
 
 Sessions are keyed by the transactions table's id (``str``), for both OCPP
 versions.
+
+A meter value is the hot path (ten or more per session): :meth:`PolicyCache.meter`
+replaces the member's `MemberUsage` with a new one holding the new energy (built
+directly, not through ``dataclasses.replace``; nothing at all when the energy did
+not change), so a usage, like a snapshot, is never changed in place for anyone
+still holding it. The amount and energy caps are re-checked at every value
+against a per-session `_Headroom` (what the session may still spend, moved by
+each value's change, summed again from the usage only when the snapshot or the
+member's usage changed otherwise); only when a cap is reached, or the token or
+member is not in good standing, is `recheck_running` asked for the verdict.
 """
 
 from __future__ import annotations
@@ -19,34 +29,87 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from gateway.policy_engine import (
     EMPTY_USAGE,
     FREE,
+    Action,
     AuthRequest,
     AuthStatus,
     DayTotals,
     Decision,
+    MemberStatus,
     MemberUsage,
+    PeriodTotals,
     Reason,
     Refusal,
+    Rule,
     RunningSession,
     RunningVerdict,
     SessionStart,
     Snapshot,
     Tariff,
+    TokenStatus,
     decide,
     flag_offline,
     normalize_token,
     recheck_running,
     reserve_start,
+    resolve_policy,
     settle,
     start_session,
-    update_meter,
 )
+from gateway.policy_engine.periods import period_days_of
+from gateway.policy_engine.usage import period_sums
 
 _EMPTY = Snapshot.build(organisations=())
+_CONTINUE = RunningVerdict(
+    Action.CONTINUE,
+    AuthStatus.ACCEPTED,
+    Reason(Rule.ACCEPTED, value="checked at a meter value", passed=True),
+)
+"""`PolicyCache.meter`'s verdict for a session that may go on (`recheck` has the checks)."""
+
+
+_AMOUNT_SPENT = PeriodTotals._fields.index("amount_spent")
+_ENFORCED = {
+    "amount_caps": _AMOUNT_SPENT,
+    "energy_caps": PeriodTotals._fields.index("energy_spent"),
+}
+"""The caps a running session is held to (`check_running_caps`): what each compares."""
+
+
+@dataclass(slots=True)
+class _Headroom:
+    """What a running session may still spend before it reaches an amount or an energy
+    cap (the least over the caps of each kind, None: no such cap): the caps' limits
+    less the member's spend over the cap periods holding the session's start day.
+
+    Computed from one snapshot (`swaps`: the cache's count of snapshots swapped in;
+    an old snapshot is not held, so that it can be freed) and one usage of the
+    member, and valid while both are still the cache's (any other change to the
+    member's usage makes a new usage): a meter value of the session then only
+    moves it by what the session's cost and energy moved, instead of summing the
+    periods again. Mutable, and the cache's own: it never leaves the cache.
+    """
+
+    swaps: int
+    usage: MemberUsage
+    amount: int | None = None
+    energy: int | None = None
+
+    def spent(self, usage: MemberUsage, amount: int, energy: int) -> None:
+        """The session's cost grew by `amount` and its energy by `energy`: now `usage`."""
+        self.usage = usage
+        if self.amount is not None:
+            self.amount -= amount
+        if self.energy is not None:
+            self.energy -= energy
+
+    def fits(self) -> bool:
+        """No cap reached (reached: spent >= limit, as `check_running_caps`)."""
+        return (self.amount is None or self.amount > 0) and (self.energy is None or self.energy > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +123,8 @@ class StartTicket:
 
 class PolicyCache:
     def __init__(self, max_cache_lifetime: timedelta) -> None:
-        self.snapshot = _EMPTY
+        self._snapshot = _EMPTY
+        self._swaps = 0  # snapshots swapped in: what a `_Headroom` was computed under
         self.usage: dict[int, MemberUsage] = {}
         self.loaded = False
         self.builds = 0  # snapshots built whole and swapped in
@@ -68,6 +132,16 @@ class PolicyCache:
         self._max_lifetime = max_cache_lifetime
         self._ids = itertools.count(1)
         self._member_of: dict[str, int] = {}
+        self._rooms: dict[str, _Headroom] = {}  # by running session, see `meter`
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    @snapshot.setter
+    def snapshot(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._swaps += 1
 
     def load(self, snapshot: Snapshot, usage: dict[int, MemberUsage] | None = None) -> None:
         """Swap in a snapshot built whole (and, at start, the rebuilt usage)."""
@@ -77,6 +151,7 @@ class PolicyCache:
             self._member_of = {
                 session: member for member, u in usage.items() for session in u.running
             }
+            self._rooms = {}
         self.loaded = True
         self.builds += 1
 
@@ -164,16 +239,75 @@ class PolicyCache:
     def meter(
         self, member_id: int, session_id: str, energy_wh: int, now: datetime
     ) -> RunningVerdict:
-        """New energy for a running session; is it still allowed to run?"""
-        usage = update_meter(self.usage.get(member_id, EMPTY_USAGE), session_id, energy_wh)
-        self.usage[member_id] = usage
+        """New energy for a running session; is it still allowed to run?
+
+        The usage becomes what ``update_meter`` makes of it. The verdict's action
+        and status are those of ``recheck_running`` (and the reason too, but for a
+        session that may go on: a shared Continue, without the per-rule ``checks``,
+        which `recheck` lists).
+        """
+        usage = self.usage.get(member_id, EMPTY_USAGE)
+        session = usage.running.get(session_id)
+        if session is None:
+            return recheck_running(self.snapshot, usage, session_id, now)  # not running
+        room = self._rooms.get(session_id)
+        if room is None or room.swaps != self._swaps or room.usage is not usage:
+            room = self._headroom(usage, session)
+        energy = energy_wh if energy_wh > 0 else 0
+        if energy != session.energy_wh:
+            updated = _with_energy(session, energy)
+            running = dict(usage.running)
+            running[session_id] = updated
+            usage = self.usage[member_id] = MemberUsage(usage.days, running)
+            if room is not None:
+                room.spent(usage, updated.cost - session.cost, energy - session.energy_wh)
+        if room is None:
+            self._rooms.pop(session_id, None)
+        else:
+            self._rooms[session_id] = room
+            if room.fits():
+                return _CONTINUE
         return recheck_running(self.snapshot, usage, session_id, now)
+
+    def _headroom(self, usage: MemberUsage, session: RunningSession) -> _Headroom | None:
+        """What `session` may still spend under its member's amount and energy caps.
+
+        None when its token is unknown or not Active, or its member unknown or
+        Inactive: `recheck_running` must judge (these change with the snapshot only).
+        """
+        snapshot = self.snapshot
+        token = snapshot.tokens.get(session.token)
+        if token is None or token.status is not TokenStatus.ACTIVE:
+            return None
+        member = snapshot.members.get(session.member_id)
+        if (
+            member is None
+            or member.status is MemberStatus.INACTIVE
+            or member.org_id not in snapshot.organisations
+        ):
+            return None
+        room = _Headroom(self._swaps, usage)
+        day: date | None = None
+        for name, limit, kind, length, _label in resolve_policy(snapshot, member).cap_plan:
+            counted = _ENFORCED.get(name)
+            if counted is None:
+                continue
+            if day is None:
+                day = date.fromordinal(session.day)
+            first, end = period_days_of(kind, length, day)
+            left = limit - period_sums(usage, first.toordinal(), end.toordinal())[counted]
+            if counted == _AMOUNT_SPENT:
+                room.amount = left if room.amount is None else min(room.amount, left)
+            else:
+                room.energy = left if room.energy is None else min(room.energy, left)
+        return room
 
     def stop(self, member_id: int, session_id: str, energy_wh: int | None) -> None:
         self.usage[member_id] = settle(
             self.usage.get(member_id, EMPTY_USAGE), session_id, energy_wh
         )
         self._member_of.pop(session_id, None)
+        self._rooms.pop(session_id, None)
 
     def running(self, member_ids: Iterable[int] | None = None) -> Iterator[tuple[int, str, str]]:
         """(member id, session id, station id) of every running session (of these members)."""
@@ -206,6 +340,25 @@ class PolicyCache:
     def _count(self, usage: MemberUsage, start: SessionStart) -> MemberUsage:
         member = self.snapshot.members[start.member_id]
         return start_session(usage, start, self.snapshot.organisations[member.org_id].tz)
+
+
+def _with_energy(session: RunningSession, energy: int) -> RunningSession:
+    """``update_meter``'s new session for an energy >= 0, built directly: a few times
+    cheaper than ``dataclasses.replace``."""
+    return RunningSession(
+        session.session_id,
+        session.member_id,
+        session.token,
+        session.station_id,
+        session.started_at,
+        session.day,
+        session.tariff,
+        energy,
+        session.tariff.cost(energy),
+        session.amount_hold,
+        session.energy_hold,
+        session.flagged,
+    )
 
 
 def _uncount(usage: MemberUsage, session: RunningSession) -> MemberUsage:

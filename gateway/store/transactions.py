@@ -9,6 +9,15 @@ The writes are synchronous operations (:meth:`Database.write_sync`): each runs
 in the database thread with the other writes of its group commit, in one
 thread hop for the whole group, so a TransactionEvent's dozen statements cost
 a few microseconds each instead of a hop each.
+
+A TransactionEvent's answer depends on its transaction's row as it was (is a
+token recorded already? which row, hence which tariff, does an Ended close?).
+Rather than read the row before writing (one more round trip per event), the
+store remembers what it wrote of the open 2.0.1 transactions (:meth:`open_201`,
+a hint bounded in size) and the handler writes with that expectation: the
+write checks it against the row in the same operation and, when they differ,
+changes nothing and returns the row as it is (:class:`Stale`) for the handler
+to judge the event again.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import Any
 
 from gateway.meter import energy_readings_wh
 from gateway.policy_engine import Tariff
+from gateway.rpc.frames import json_encoder
 from gateway.store.database import Database
 from gateway.timeutil import to_text
 
@@ -75,8 +85,26 @@ class EventOutcome:
     ended: bool = False
 
 
-_json = json.JSONEncoder(separators=(",", ":")).encode
-"""Compact JSON of what a charger sent (the encoder built once)."""
+@dataclass(frozen=True, slots=True)
+class Known201:
+    """What a TransactionEvent's answer depends on of its transaction's row."""
+
+    id: int
+    has_token: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """The row was not as expected, so nothing was written; `actual`: as it is (None: none)."""
+
+    actual: Known201 | None
+
+
+_OPEN_201_MAX = 65_536
+"""Open 2.0.1 transactions remembered (beyond: the oldest are forgotten, then read)."""
+
+_json = json_encoder(ensure_ascii=True)
+"""Compact JSON of what a charger sent, ASCII only (the C encoder built once)."""
 
 
 def _update_meter(
@@ -124,6 +152,13 @@ _UPDATE_201 = (
     " cost = CASE WHEN :ended THEN :cost ELSE cost END"
     " WHERE id = :id"
 )
+_UPDATE_201_PROGRESS = (
+    "UPDATE transactions SET seq_count = ?, seq_min = ?, seq_max = ?, missing_seq_nos = ?,"
+    " evse_id = COALESCE(?, evse_id), connector_id = COALESCE(?, connector_id),"
+    " offline = max(offline, ?), updated_at = ?, meter_first_wh = ?, meter_last_wh = ?,"
+    " energy_wh = ? WHERE id = ?"
+)
+"""`_UPDATE_201` for an event that neither starts, ends nor brings a token: the same values."""
 
 
 @dataclass(slots=True)
@@ -171,6 +206,9 @@ def _energy_so_far(
 class TransactionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # (charge point, transactionId) -> its row, of the open 2.0.1 transactions this
+        # store wrote; a hint only: `transaction_event` checks it against the row.
+        self._open_201: dict[tuple[str, str], Known201] = {}
 
     async def quarantine(
         self,
@@ -371,12 +409,20 @@ class TransactionStore:
         response: dict[str, Any],
         now: datetime,
         tariff: Tariff,
-    ) -> EventOutcome:
+        *,
+        check: bool = False,
+        expect: Known201 | None = None,
+    ) -> EventOutcome | Stale:
         """Record a TransactionEvent (OCPP 2.0.1 E01-E15).
 
         The transaction is created by the first event seen, whatever its type;
         (station, transactionId, seqNo) is unique: a repeated event changes
         nothing and gets its first answer back. Gaps in seqNo are counted.
+        `tariff` prices the transaction if this event ends it.
+
+        With `check`, `auth`, `response` and `tariff` were judged for the row being
+        `expect` (None: no row): when it is not, and the event is not a repeat,
+        nothing is written and the row comes back as :class:`Stale`.
         """
         info = payload["transactionInfo"]
         uid = info["transactionId"]
@@ -387,10 +433,18 @@ class TransactionStore:
         meter_values = payload.get("meterValue") or []
         offline = bool(payload.get("offline", False))
 
-        def op(db: sqlite3.Connection) -> EventOutcome:
+        def op(db: sqlite3.Connection) -> tuple[EventOutcome, Known201 | None] | Stale:
             stamp = to_text(now)
             at = to_text(timestamp)
             row = db.execute(_SELECT_201, (charge_point_id, uid)).fetchone()
+            if check:
+                actual = None if row is None else Known201(row[0], row[4] is not None)
+                if actual != expect:
+                    if actual is not None:
+                        repeated = _event_response(db, charge_point_id, uid, seq_no)
+                        if repeated is not None:
+                            return _repeat(_Row201(*row), repeated)
+                    return Stale(actual)
             created = row is None
             if row is None:
                 cur = db.execute(
@@ -422,13 +476,9 @@ class TransactionStore:
                     ),
                 )
             except sqlite3.IntegrityError:
-                first = db.execute(
-                    "SELECT response FROM transaction_events"
-                    " WHERE charge_point_id = ? AND transaction_uid = ? AND seq_no = ?",
-                    (charge_point_id, uid, seq_no),
-                ).fetchone()
+                first = _event_response(db, charge_point_id, uid, seq_no)
                 assert first is not None
-                return EventOutcome(was.id, json.loads(first[0]), False, 0, 0)
+                return _repeat(was, first)
             if meter_values:
                 db.execute(
                     "INSERT INTO meter_values (transaction_id, charge_point_id, connector_id,"
@@ -453,36 +503,59 @@ class TransactionStore:
                 energy_wh = None if meter_last is None else meter_last - meter_first
             ended = event_type == "Ended" and was.state == "Open"
             energy = _energy_so_far(energy_wh, meter_last, was.meter_start_wh, meter_first)
-            db.execute(
-                _UPDATE_201,
-                {
-                    "id": was.id,
-                    "seq_count": seq_count,
-                    "seq_min": seq_min,
-                    "seq_max": seq_max,
-                    "missing": missing,
-                    "evse": evse.get("id"),
-                    "conn": evse.get("connectorId"),
-                    "offline": int(offline),
-                    "now": stamp,
-                    "started": at if event_type == "Started" else None,
-                    "token": id_token if with_token else None,
-                    "member": auth.member_id if with_token and auth else None,
-                    "status": auth.status if with_token and auth else None,
-                    "reason": auth.reason if with_token and auth else None,
-                    "flagged": int(auth.flagged) if with_token and auth else 0,
-                    "flag_reason": auth.reason if with_token and auth and auth.flagged else None,
-                    "meter_first": meter_first,
-                    "meter_last": meter_last,
-                    "energy": energy_wh,
-                    "ended": ended,
-                    "ended_at": at,
-                    "stop_reason": info.get("stoppedReason", "Local"),
-                    "cost": tariff.cost(energy or 0) if ended else None,
-                },
-            )
+            if not with_token and not ended and event_type != "Started":
+                # The columns _UPDATE_201 would leave as they are left out: the common
+                # Updated event writes no index of the table (several times cheaper).
+                db.execute(
+                    _UPDATE_201_PROGRESS,
+                    (
+                        seq_count,
+                        seq_min,
+                        seq_max,
+                        missing,
+                        evse.get("id"),
+                        evse.get("connectorId"),
+                        int(offline),
+                        stamp,
+                        meter_first,
+                        meter_last,
+                        energy_wh,
+                        was.id,
+                    ),
+                )
+            else:
+                db.execute(
+                    _UPDATE_201,
+                    {
+                        "id": was.id,
+                        "seq_count": seq_count,
+                        "seq_min": seq_min,
+                        "seq_max": seq_max,
+                        "missing": missing,
+                        "evse": evse.get("id"),
+                        "conn": evse.get("connectorId"),
+                        "offline": int(offline),
+                        "now": stamp,
+                        "started": at if event_type == "Started" else None,
+                        "token": id_token if with_token else None,
+                        "member": auth.member_id if with_token and auth else None,
+                        "status": auth.status if with_token and auth else None,
+                        "reason": auth.reason if with_token and auth else None,
+                        "flagged": int(auth.flagged) if with_token and auth else 0,
+                        "flag_reason": auth.reason
+                        if with_token and auth and auth.flagged
+                        else None,
+                        "meter_first": meter_first,
+                        "meter_last": meter_last,
+                        "energy": energy_wh,
+                        "ended": ended,
+                        "ended_at": at,
+                        "stop_reason": info.get("stoppedReason", "Local"),
+                        "cost": tariff.cost(energy or 0) if ended else None,
+                    },
+                )
             gap = was.seq_max is not None and seq_no != was.seq_max + 1
-            return EventOutcome(
+            outcome = EventOutcome(
                 was.id,
                 None,
                 gap,
@@ -493,8 +566,41 @@ class TransactionStore:
                 first_token,
                 ended,
             )
+            still_open = was.state == "Open" and not ended
+            has_token = with_token or was.id_token is not None
+            return outcome, Known201(was.id, has_token) if still_open else None
 
-        return await self._db.write_sync(op)
+        result = await self._db.write_sync(op)
+        if isinstance(result, Stale):
+            return result
+        outcome, after = result
+        self._remember_201((charge_point_id, uid), after)
+        return outcome
+
+    def open_201(self, charge_point_id: str, transaction_uid: str) -> Known201 | None:
+        """The row of an open 2.0.1 transaction as this store last wrote it (no I/O).
+
+        None: not remembered (new, ended, or written before this process started).
+        """
+        return self._open_201.get((charge_point_id, transaction_uid))
+
+    async def find_201(self, charge_point_id: str, transaction_uid: str) -> Known201 | None:
+        """The row of a 2.0.1 transaction as it is in the database (None: no such row)."""
+        row = await self._db.fetchone(
+            "SELECT id, id_token FROM transactions"
+            " WHERE charge_point_id = ? AND transaction_uid = ?",
+            (charge_point_id, transaction_uid),
+        )
+        return Known201(int(row[0]), row[1] is not None) if row else None
+
+    def _remember_201(self, key: tuple[str, str], known: Known201 | None) -> None:
+        remembered = self._open_201
+        if known is None:
+            remembered.pop(key, None)
+            return
+        if key not in remembered and len(remembered) >= _OPEN_201_MAX:
+            del remembered[next(iter(remembered))]  # the oldest remembered
+        remembered[key] = known
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -529,6 +635,24 @@ class TransactionStore:
             "SELECT * FROM quarantine WHERE charge_point_id = ? ORDER BY id", (charge_point_id,)
         )
         return [dict(row) for row in rows]
+
+
+def _event_response(
+    db: sqlite3.Connection, charge_point_id: str, uid: str, seq_no: int
+) -> str | None:
+    """The answer recorded for an event (station, transactionId, seqNo); None: no such event."""
+    row = db.execute(
+        "SELECT response FROM transaction_events"
+        " WHERE charge_point_id = ? AND transaction_uid = ? AND seq_no = ?",
+        (charge_point_id, uid, seq_no),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _repeat(was: _Row201, response: str) -> tuple[EventOutcome, Known201 | None]:
+    """A repeated event: its first answer; the row as it is, when the transaction is open."""
+    outcome = EventOutcome(was.id, json.loads(response), False, 0, 0)
+    return outcome, Known201(was.id, was.id_token is not None) if was.state == "Open" else None
 
 
 def _quarantine(

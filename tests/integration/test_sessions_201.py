@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.store.transactions import Known201
 from simulators import CallError, ChargePoint201
 from tests.conftest import GROUP, PASSWORDS, Harness
 
@@ -131,3 +132,61 @@ async def test_the_gateway_can_call_the_station(gw: Harness) -> None:
         assert answer["status"] == "Accepted"
         assert await cs.wait_for_call("RequestStopTransaction") == {"transactionId": "abc"}
         assert await connection.call("GetLocalListVersion", {}) == {"versionNumber": 0}
+
+
+async def test_events_are_judged_from_the_row_when_the_store_forgot_or_misremembers(
+    gw: Harness,
+) -> None:
+    transactions, cache = gw.gateway.transactions, gw.gateway.cache
+    member = gw.members["TAG-OK"]
+
+    def sessions_counted() -> int:
+        return sum(day.sessions for day in cache.usage[member].days.values())
+
+    async with station(gw) as cs:
+        await cs.boot()
+        tx, _ = await cs.start_transaction("TAG-OK", meter_wh=1000)
+        assert sessions_counted() == 1
+        transactions._open_201.clear()  # as after a restart: a token now is read for
+        updated = await cs.transaction_event(
+            "Updated", tx, 1, "Authorized", id_token="TAG-OK", meter_wh=2000
+        )
+        assert updated["idTokenInfo"]["status"] == "Accepted"
+        assert sessions_counted() == 1  # the token of a started transaction: not a start
+        known = transactions.open_201("CP201", tx)
+        assert known is not None and known.has_token
+        transactions._open_201[("CP201", tx)] = Known201(known.id, has_token=False)  # wrong
+        again = await cs.transaction_event(
+            "Updated", tx, 2, "Authorized", id_token="TAG-OK", meter_wh=2500
+        )
+        assert again["idTokenInfo"]["status"] == "Accepted"
+        assert sessions_counted() == 1  # judged as a start first, then again from the row
+        transactions._open_201.clear()  # an Ended the store does not remember
+        assert await cs.end_transaction(tx, 3000) == {}
+    row = await transactions.find("CP201", tx)
+    assert row is not None
+    assert row["state"] == "Ended" and row["energy_wh"] == 2000 and row["cost"] is not None
+    assert row["seq_count"] == 4 and row["auth_status"] == "Accepted"
+    assert cache.usage[member].running == {}  # settled in the cache as well
+    assert transactions.open_201("CP201", tx) is None
+
+
+async def test_a_session_reads_no_transaction_before_writing_its_events(
+    gw: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transactions = gw.gateway.transactions
+    reads: list[str] = []
+
+    async def counted(charge_point_id: str, transaction_uid: str) -> None:
+        reads.append(transaction_uid)
+
+    monkeypatch.setattr(transactions, "find", counted)
+    monkeypatch.setattr(transactions, "find_201", counted)
+    async with station(gw) as cs:
+        await cs.boot()
+        tx, started = await cs.start_transaction("TAG-OK", meter_wh=1000)
+        assert started["idTokenInfo"]["status"] == "Accepted"
+        await cs.update_transaction(tx, 2000)
+        assert await cs.end_transaction(tx, 3000) == {}
+    assert reads == []
+    assert transactions.open_201("CP201", tx) is None
