@@ -264,12 +264,12 @@ class Gateway:
                 )
                 self._tasks.spawn(previous.close(1008, "replaced by a newer connection"), "replace")
             self.metrics.connected_chargers.labels(version).inc()
-            self.heap.arrived()
+            epoch = self.heap.arrived()
             log.info("charger connected", remote=str(ws.remote_address))
             try:
                 await connection.serve()
             finally:
-                self.heap.left()
+                self.heap.left(epoch)
                 self.metrics.connected_chargers.labels(version).dec()
                 if self.connections.get(cpid) is connection:
                     del self.connections[cpid]

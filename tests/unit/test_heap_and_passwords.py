@@ -37,9 +37,8 @@ def counted(metrics: Metrics, kind: str) -> float:
 
 def test_settled_chargers_are_frozen_then_compacted_after_churn(unfrozen: None) -> None:
     clock, metrics = Clock(), Metrics()
-    steward = HeapSteward(metrics, quiet=2.0, batch=10, clock=clock)
-    for _ in range(40):
-        steward.arrived()
+    steward = HeapSteward(metrics, quiet=2.0, batch=10, compact_after=20, clock=clock)
+    first = [steward.arrived() for _ in range(100)]
     assert steward.step() is None  # chargers still arriving
     clock.now += 2.5
     before = gc.get_freeze_count()
@@ -48,15 +47,35 @@ def test_settled_chargers_are_frozen_then_compacted_after_churn(unfrozen: None) 
     assert steward.step() is None  # nothing new since
     assert counted(metrics, "freeze") == 1
 
-    for _ in range(9):  # fewer than the batch left: not worth a pause
-        steward.left()
+    # Chargers that come and go between freezes were never frozen: nothing to compact.
+    later = [steward.arrived() for _ in range(30)]
+    for epoch in later:
+        steward.left(epoch)
     clock.now += 2.5
     assert steward.step() is None
-    steward.left()  # ten gone of the 40 frozen: a quarter
+
+    for epoch in first[:24]:  # frozen ones leaving: fewer than a quarter of 100
+        steward.left(epoch)
+    clock.now += 2.5
+    assert steward.step() is None
+    steward.left(first[24])  # 25 of the 100 frozen: a quarter (and >= compact_after)
     assert steward.step() is None  # not quiet yet
     clock.now += 2.5
     assert steward.step() == "compact"
     assert counted(metrics, "compact") == 1
+    assert steward.step() is None
+
+
+def test_small_networks_compact_only_past_the_minimum(unfrozen: None) -> None:
+    clock = Clock()
+    steward = HeapSteward(Metrics(), quiet=1.0, batch=5, compact_after=50, clock=clock)
+    epochs = [steward.arrived() for _ in range(40)]
+    clock.now += 2
+    assert steward.step() == "freeze"
+    for epoch in epochs:  # all 40 leave: above a quarter, below the minimum
+        steward.left(epoch)
+    clock.now += 2
+    assert steward.step() is None
 
 
 def test_every_collection_pause_is_measured(unfrozen: None) -> None:
