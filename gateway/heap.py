@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -45,7 +46,7 @@ class HeapSteward:
         quiet: float = 2.0,
         batch: int = 50,
         compact_after: int = 1000,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._metrics = metrics
         self.quiet = quiet

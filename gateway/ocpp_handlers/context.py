@@ -10,9 +10,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Protocol
-
-import structlog
 
 from gateway.enforcement import Enforcer
 from gateway.logs import HotLogger, token_ref
@@ -24,8 +23,6 @@ from gateway.store.members import MemberStore
 from gateway.store.stations import StationRecord, StationStore
 from gateway.store.transactions import Authorization, TransactionStore
 from gateway.timeutil import Clock, to_ocpp
-
-log = structlog.get_logger("gateway.ocpp")
 
 
 @dataclass(frozen=True)
@@ -200,3 +197,8 @@ class Handlers:
 
     def actions(self) -> list[str]:
         return [*self.immediate, *self.awaited]
+
+    @cached_property
+    def immediate_on_the_wire(self) -> frozenset[bytes]:
+        """The immediate actions as they appear in a frame (read before parsing it)."""
+        return frozenset(name.encode() for name in self.immediate)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from gateway.policy_engine import (
     EMPTY_USAGE,
@@ -39,9 +39,7 @@ from gateway.policy_engine import (
     AuthStatus,
     DayTotals,
     Decision,
-    MemberStatus,
     MemberUsage,
-    PeriodTotals,
     Reason,
     Refusal,
     Rule,
@@ -50,18 +48,15 @@ from gateway.policy_engine import (
     SessionStart,
     Snapshot,
     Tariff,
-    TokenStatus,
     decide,
     flag_offline,
     normalize_token,
     recheck_running,
     reserve_start,
-    resolve_policy,
+    running_headroom,
     settle,
     start_session,
 )
-from gateway.policy_engine.periods import period_days_of
-from gateway.policy_engine.usage import period_sums
 
 _EMPTY = Snapshot.build(organisations=())
 _CONTINUE = RunningVerdict(
@@ -70,14 +65,6 @@ _CONTINUE = RunningVerdict(
     Reason(Rule.ACCEPTED, value="checked at a meter value", passed=True),
 )
 """`PolicyCache.meter`'s verdict for a session that may go on (`recheck` has the checks)."""
-
-
-_AMOUNT_SPENT = PeriodTotals._fields.index("amount_spent")
-_ENFORCED = {
-    "amount_caps": _AMOUNT_SPENT,
-    "energy_caps": PeriodTotals._fields.index("energy_spent"),
-}
-"""The caps a running session is held to (`check_running_caps`): what each compares."""
 
 
 @dataclass(slots=True)
@@ -270,37 +257,12 @@ class PolicyCache:
         return recheck_running(self.snapshot, usage, session_id, now)
 
     def _headroom(self, usage: MemberUsage, session: RunningSession) -> _Headroom | None:
-        """What `session` may still spend under its member's amount and energy caps.
-
-        None when its token is unknown or not Active, or its member unknown or
-        Inactive: `recheck_running` must judge (these change with the snapshot only).
-        """
-        snapshot = self.snapshot
-        token = snapshot.tokens.get(session.token)
-        if token is None or token.status is not TokenStatus.ACTIVE:
+        """What `session` may still spend (the engine's `running_headroom`); None when
+        `recheck_running` must judge (its token or member is not in good standing)."""
+        room = running_headroom(self.snapshot, usage, session)
+        if room is None:
             return None
-        member = snapshot.members.get(session.member_id)
-        if (
-            member is None
-            or member.status is MemberStatus.INACTIVE
-            or member.org_id not in snapshot.organisations
-        ):
-            return None
-        room = _Headroom(self._swaps, usage)
-        day: date | None = None
-        for name, limit, kind, length, _label in resolve_policy(snapshot, member).cap_plan:
-            counted = _ENFORCED.get(name)
-            if counted is None:
-                continue
-            if day is None:
-                day = date.fromordinal(session.day)
-            first, end = period_days_of(kind, length, day)
-            left = limit - period_sums(usage, first.toordinal(), end.toordinal())[counted]
-            if counted == _AMOUNT_SPENT:
-                room.amount = left if room.amount is None else min(room.amount, left)
-            else:
-                room.energy = left if room.energy is None else min(room.energy, left)
-        return room
+        return _Headroom(self._swaps, usage, *room)
 
     def stop(self, member_id: int, session_id: str, energy_wh: int | None) -> None:
         self.usage[member_id] = settle(

@@ -71,7 +71,7 @@ from .model import (
     station_tz,
 )
 from .periods import Period, PeriodKind, period_bounds, period_days
-from .running import Action, RunningVerdict, recheck_running, reserve_start
+from .running import Action, RunningVerdict, recheck_running, reserve_start, running_headroom
 from .snapshot import MemberChange, Snapshot
 from .tariff import FREE, Tariff
 from .usage import (
@@ -153,6 +153,7 @@ __all__ = [
     "reserve",
     "reserve_start",
     "resolve_policy",
+    "running_headroom",
     "settle",
     "start_session",
     "station_tz",

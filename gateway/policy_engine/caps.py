@@ -156,6 +156,23 @@ def check_running_caps(
     return _check_caps(_ENFORCEMENT, usage, policy, day, checks, {})
 
 
+def running_room(
+    usage: MemberUsage, policy: EffectivePolicy, day: date
+) -> tuple[int | None, int | None]:
+    """What may still be spent (amount, energy) before `check_running_caps` finds a cap
+    reached: the least of limit less spend over the caps of each kind (None: no such cap).
+    A cap is reached when its room is 0 or less."""
+    room: dict[str, int] = {}
+    spans: _Spans = {}
+    for name, limit, kind, length, _label in policy.cap_plan:
+        spec = _ENFORCING.get(name)
+        if spec is None:
+            continue
+        left = limit - _totals(usage, period_days_of(kind, length, day), spans)[spec[2]]
+        room[name] = min(room.get(name, left), left)
+    return room.get("amount_caps"), room.get("energy_caps")
+
+
 def _first_breach(
     specs: _CapSpecs, usage: MemberUsage, policy: EffectivePolicy, day: date, spans: _Spans
 ) -> Breach | None:

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from .caps import Refusal, check_running_caps, reserve
+from .caps import Refusal, check_running_caps, reserve, running_room
 from .combine import resolve_policy
 from .decision import AuthStatus, Reason, Rule
 from .model import EnforcementMode, MemberStatus, TokenStatus
 from .snapshot import Snapshot
-from .usage import MemberUsage, SessionStart
+from .usage import MemberUsage, RunningSession, SessionStart
 
 
 class Action(StrEnum):
@@ -64,6 +64,25 @@ def reserve_start(
         return Refusal(AuthStatus.INVALID, Reason(Rule.MEMBER_STATUS, value="member missing"))
     org = snapshot.organisations[member.org_id]
     return reserve(usage, start, resolve_policy(snapshot, member), org.tz)
+
+
+def running_headroom(
+    snapshot: Snapshot, usage: MemberUsage, session: RunningSession
+) -> tuple[int | None, int | None] | None:
+    """What `session` may still spend (amount, energy: `caps.running_room`) while
+    `recheck_running` would let it go on; None when its token or member is not in good
+    standing (rules 1 and 2 above), so that only `recheck_running` can judge it."""
+    token = snapshot.tokens.get(session.token)
+    if token is None or token.status is not TokenStatus.ACTIVE:
+        return None
+    member = snapshot.members.get(session.member_id)
+    if (
+        member is None
+        or member.status is MemberStatus.INACTIVE
+        or member.org_id not in snapshot.organisations
+    ):
+        return None
+    return running_room(usage, resolve_policy(snapshot, member), date.fromordinal(session.day))
 
 
 def recheck_running(

@@ -6,8 +6,9 @@ the first answer again; the same id with another payload is a protocol error.
 Entries live ``ttl`` seconds (monotonic clock), at most ``window`` per charger.
 BootNotification starts a new message-id space: chargers that count ids from
 1 after a reboot must not be mistaken for retries, so a boot clears the
-charger's entries, and BootNotification and Heartbeat (time-sensitive, no side
-effect) are never replayed.
+charger's entries, and BootNotification is never replayed. Calls answered from
+memory (``Handlers.immediate``: Authorize, Heartbeat...) have nothing durable to
+do twice and never reach this cache.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from gateway.rpc.frames import json_encoder
 
-NEVER_REPLAYED = frozenset({"BootNotification", "Heartbeat"})
+NEVER_REPLAYED = frozenset({"BootNotification"})
 
 
 _canonical = json_encoder(sort_keys=True, ensure_ascii=True)

@@ -149,7 +149,7 @@ class ChargerConnection:
         self._services = services
         self._handlers = handlers.awaited
         self._immediate = handlers.immediate
-        self._immediate_names = {name.encode(): name for name in handlers.immediate}
+        self._immediate_names = handlers.immediate_on_the_wire
         self._replay = replay
         self._outbound_timeout = outbound_timeout
         self._known = known_actions(ocpp_version)

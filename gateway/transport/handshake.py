@@ -11,7 +11,6 @@ The station record is attached to the connection for the session.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import re
@@ -25,7 +24,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from gateway.metrics import Metrics
-from gateway.security.passwords import VerifiedCache, verify_password
+from gateway.security.passwords import VerifiedCache
 from gateway.security.throttle import FailureThrottle
 from gateway.store.stations import StationRecord
 
@@ -35,10 +34,6 @@ log = structlog.get_logger("gateway.handshake")
 StationLookup = Callable[[str], Awaitable[StationRecord | None]]
 PasswordCheck = Callable[[str, bytes], Awaitable[bool]]
 """(stored hash, password received) -> whether they match (see ``PasswordVerifier``)."""
-
-
-async def _in_thread(stored: str, password: bytes) -> bool:
-    return await asyncio.to_thread(verify_password, stored, password)
 
 
 def charge_point_identity(path: str) -> str | None:
@@ -70,9 +65,9 @@ class Handshake:
         throttle: FailureThrottle,
         verified: VerifiedCache,
         metrics: Metrics,
-        verify: PasswordCheck | None = None,
+        verify: PasswordCheck,
     ) -> None:
-        self._verify = verify or _in_thread
+        self._verify = verify
         self._stations = stations
         self._throttle = throttle
         self._verified = verified
