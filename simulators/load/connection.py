@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl as ssl_module
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
@@ -93,6 +94,7 @@ class LeanConnection(asyncio.BufferedProtocol):
         "_pending_id",
         "_reader",
         "_transport",
+        "answered_ns",
         "closed",
         "counters",
         "subprotocol",
@@ -118,6 +120,8 @@ class LeanConnection(asyncio.BufferedProtocol):
         self._pending: asyncio.Future[list[Any] | str] | None = None
         self._pending_id = ""
         self._closing = False
+        self.answered_ns = 0
+        """When the answer to the last CALL was read off the socket (``perf_counter_ns``)."""
         self.closed: asyncio.Future[None] = loop.create_future()
         self.subprotocol: str | None = None
         self.counters = counters
@@ -255,6 +259,9 @@ class LeanConnection(asyncio.BufferedProtocol):
             if kind == 3 or kind == 4:
                 pending = self._pending
                 if pending is not None and frame[1] == self._pending_id and not pending.done():
+                    # The answer's arrival, before the waiting coroutine gets its turn on
+                    # the generator's loop (that wait is the generator's, not the server's).
+                    self.answered_ns = time.perf_counter_ns()
                     pending.set_result(frame)
                 else:
                     self.counters.late_replies += 1

@@ -110,6 +110,10 @@ class Charger:
         return self.booted and self.conn is not None and self.conn.is_open
 
 
+OPEN_LOOP_LEAD_SECONDS = 0.5
+"""An open-loop run's first unit is due this long after ``run`` is called."""
+
+
 class Fleet:
     def __init__(
         self,
@@ -233,11 +237,13 @@ class Fleet:
         recorder = self._begin("run")
         active = [ch for ch in self.chargers if ch.ready]
         self._budget = max_units
-        started = time.monotonic()
-        stop_at = started + duration
         lag = Histogram()
         for ch in active:
             ch.picker = mix.picker(ch.rng)
+        # Open loop: the schedule starts once every charger's task exists (creating
+        # thousands takes tens of ms; units due meanwhile would all go out in one burst).
+        started = time.monotonic() + (OPEN_LOOP_LEAD_SECONDS if rate else 0.0)
+        stop_at = started + duration
         if rate is not None and rate > 0:
             interval = len(active) / rate
             drivers = [
@@ -451,7 +457,7 @@ class Fleet:
         ch.sent_at = started
         self._waiting.add(ch)
         reply = await conn.send_call(str(ch.next_id), action, _dumps(payload))
-        elapsed = (time.perf_counter_ns() - started) // 1000
+        elapsed = (conn.answered_ns - started) // 1000
         ch.sent_at = 0
         self._waiting.discard(ch)
         conn.done()

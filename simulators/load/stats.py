@@ -4,7 +4,8 @@ Every CALL sent ends in exactly one outcome, so ``sent == results +
 callerrors + timeouts + closed`` once a run has finished: ``results`` (a
 CALLRESULT), ``callerrors`` (a CALLERROR, by code), ``timeouts`` (no answer
 within the call timeout) or ``closed`` (the connection ended first).
-Latencies (monotonic clock, from the send to the answer) go to a
+Latencies (monotonic clock, from just before the CALL is written to the moment
+its answer is read off the socket, not when the waiting coroutine resumes) go to a
 :class:`~simulators.load.histogram.Histogram` per action.
 """
 
