@@ -8,16 +8,35 @@ The names here are a contract with ``deploy/`` (dashboard and alert rules).
 On the hot path, use :meth:`Metrics.child` rather than ``metric.labels(...)``:
 it keeps each label child once created (``labels()`` costs a few microseconds
 per call; every label value here comes from a bounded set).
+
+The metrics counted once or more per CALL (messages, CALLERRORs, handling
+time, decisions, decision time) are :class:`LoopCounter` and
+:class:`LoopHistogram`: plain numbers bumped without a lock, exported by the
+registry like any other metric (same names, types and samples, bar the
+``_created`` series). A ``prometheus_client`` child takes a lock and, for a
+histogram, walks the buckets in Python: 1-3 us each, four times per
+Authorize. The gateway bumps them on its event loop thread only, and
+``/metrics`` is rendered on that thread too.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from bisect import bisect_left
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
-M = TypeVar("M", bound=MetricWrapperBase)
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class _Labelled(Protocol[T_co]):
+    def labels(self, *values: str) -> T_co: ...
+
 
 _LATENCY_BUCKETS = (
     0.00005,
@@ -37,6 +56,120 @@ _LATENCY_BUCKETS = (
     2.5,
 )
 _DECISION_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2.5e-4, 1e-3)
+
+
+class _CounterChild:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        if amount < 0:
+            raise ValueError("counters only go up")
+        self.value += amount
+
+
+class _HistogramChild:
+    __slots__ = ("_bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self._bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one: above every bound (+Inf)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self._bounds, value)] += 1  # bounds are inclusive (le)
+        self.sum += value
+
+
+class _LoopFamily(Collector):
+    """Label children of one metric, exported by ``collect`` (see the module docstring)."""
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], Any] = {}
+        registry.register(self)
+
+    def _new_child(self) -> Any:
+        raise NotImplementedError
+
+    def labels(self, *values: str) -> Any:
+        if len(values) != len(self.labelnames):
+            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values!r}")
+        key = tuple(str(v) for v in values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._new_child()
+        return child
+
+    def describe(self) -> list[Metric]:
+        return self.collect()
+
+    def collect(self) -> list[Metric]:
+        raise NotImplementedError
+
+
+class LoopCounter(_LoopFamily):
+    """A labelled counter for one thread (the event loop): ``labels(...).inc()``."""
+
+    def _new_child(self) -> _CounterChild:
+        return _CounterChild()
+
+    def labels(self, *values: str) -> _CounterChild:
+        child: _CounterChild = super().labels(*values)
+        return child
+
+    def collect(self) -> list[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for key, child in list(self._children.items()):
+            family.add_metric(key, child.value)
+        return [family]
+
+
+class LoopHistogram(_LoopFamily):
+    """A labelled histogram for one thread (the event loop): ``labels(...).observe(s)``;
+    without label names, ``observe(s)`` directly."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        registry: CollectorRegistry,
+        buckets: Sequence[float],
+    ) -> None:
+        self.bounds = tuple(sorted(float(b) for b in buckets))
+        super().__init__(name, documentation, labelnames, registry)
+        if not self.labelnames:
+            self.observe = self.labels().observe
+
+    def _new_child(self) -> _HistogramChild:
+        return _HistogramChild(self.bounds)
+
+    def labels(self, *values: str) -> _HistogramChild:
+        child: _HistogramChild = super().labels(*values)
+        return child
+
+    def collect(self) -> list[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        edges = [*(_le(b) for b in self.bounds), "+Inf"]
+        for key, child in list(self._children.items()):
+            running, buckets = 0, []
+            for edge, count in zip(edges, list(child.counts), strict=True):
+                running += count
+                buckets.append((edge, running))
+            family.add_metric(list(key), buckets, child.sum)
+        return [family]
+
+
+def _le(bound: float) -> str:
+    """A bucket's ``le`` label as prometheus_client writes it (``0.001``, ``1.0``)."""
+    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
 
 
 class Metrics:
@@ -61,34 +194,35 @@ class Metrics:
             ["kind"],
             registry=r,
         )
-        self.messages = Counter(
+        self.messages = LoopCounter(
             "ocpp_gateway_messages",
             "CALLs received from chargers, by action and outcome",
             ["ocpp_version", "action", "outcome"],
             registry=r,
         )
-        self.callerrors = Counter(
+        self.callerrors = LoopCounter(
             "ocpp_gateway_callerrors",
             "CALLERRORs sent to chargers, by error code",
             ["ocpp_version", "code"],
             registry=r,
         )
-        self.handler_seconds = Histogram(
+        self.handler_seconds = LoopHistogram(
             "ocpp_gateway_handler_seconds",
             "Time to answer a CALL, by action",
             ["action"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.authorization_decisions = Counter(
+        self.authorization_decisions = LoopCounter(
             "ocpp_gateway_authorization_decisions",
             "Authorization decisions by status and reason",
             ["status", "reason"],
             registry=r,
         )
-        self.decision_seconds = Histogram(
+        self.decision_seconds = LoopHistogram(
             "ocpp_gateway_decision_seconds",
             "Time of the policy decision alone",
+            [],
             buckets=_DECISION_BUCKETS,
             registry=r,
         )
@@ -161,10 +295,10 @@ class Metrics:
 
         self._children: dict[tuple[Any, ...], Any] = {}
 
-    def child(self, metric: M, *label_values: str) -> M:
+    def child(self, metric: _Labelled[T], *label_values: str) -> T:
         """``metric.labels(*label_values)``, created once and then kept."""
         key = (id(metric), label_values)
-        found: M | None = self._children.get(key)
+        found: T | None = self._children.get(key)
         if found is None:
             found = self._children[key] = metric.labels(*label_values)
         return found
