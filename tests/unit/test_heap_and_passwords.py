@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.heap import HeapSteward
+from gateway.heap import YOUNG_THRESHOLD, HeapSteward
 from gateway.metrics import Metrics
 from gateway.security.passwords import PasswordVerifier, hash_password
 
@@ -98,6 +98,24 @@ def test_every_collection_pause_is_measured(unfrozen: None) -> None:
         )
         assert count is not None and count >= 1
     assert steward._on_gc not in gc.callbacks  # removed with the task
+
+
+def test_young_collections_are_rarer_while_the_steward_runs() -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+
+    async def main() -> None:
+        task = asyncio.create_task(HeapSteward(Metrics()).run(interval=0.01))
+        await asyncio.sleep(0.02)
+        seen.append(gc.get_threshold())
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert seen == [(YOUNG_THRESHOLD, *before[1:])]
+    assert YOUNG_THRESHOLD > before[0]
+    assert gc.get_threshold() == before  # restored with the task
 
 
 def test_password_checks_run_at_a_lower_priority() -> None:
