@@ -203,7 +203,16 @@ class ChargerConnection:
     async def _on_call(self, call: frames.Call) -> None:
         with _Reply(self, call) as reply:
             reply.text = await self._answer(call)
-        await self.ws.send(reply.text)
+        await self._send(reply.text)
+
+    async def _send(self, text: str) -> None:
+        """Write an answer now when the socket takes it (websockets' ``send`` would also
+        enter and leave an async context manager per message); else wait as it would."""
+        ws = self.ws
+        if ws.protocol.state is State.OPEN and not ws.paused:
+            ws.send_now(text)
+        else:
+            await ws.send(text)
 
     def _answer_now(self, data: bytes) -> bool:
         """Answer a CALL for an immediate handler now; False leaves the frame to the pump."""
@@ -299,7 +308,7 @@ class ChargerConnection:
         return frames.call_error(exc.message_id, code, exc.description, exc.details)
 
     async def _send_error(self, exc: RpcError, action: str) -> None:
-        await self.ws.send(self._error_frame(exc, action))
+        await self._send(self._error_frame(exc, action))
 
     def _on_reply(self, reply: frames.CallResult | frames.CallError) -> None:
         pending = self._pending
