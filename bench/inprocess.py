@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from websockets.protocol import State
+
 from bench import dataset
 from gateway.app import HANDLERS, create_app
 from gateway.config import DatabaseSettings, HttpSettings, LogSettings, OcppSettings, Settings
@@ -40,12 +42,23 @@ from gateway.transport.connection import ChargerConnection
 from simulators.load.messages import DIALECTS, transaction_of
 
 
+class _Protocol:
+    state = State.OPEN
+
+
 class _Socket:
-    """What ChargerConnection needs of its WebSocket: the station, and send()."""
+    """What ChargerConnection needs of its WebSocket: the station, its state, and a way
+    to send (written directly when open and not paused, as the real one is)."""
+
+    protocol = _Protocol()
+    paused = False
 
     def __init__(self, station: Any) -> None:
         self.station = station
         self.last = ""
+
+    def send_now(self, text: str) -> None:
+        self.last = text
 
     async def send(self, text: str) -> None:
         self.last = text
