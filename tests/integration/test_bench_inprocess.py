@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
     ],
 )
 def test_inprocess_bench_answers_every_call(tmp_path: Path, args: list[str], calls: int) -> None:
+    small = ["--stations", "10", "--members", "50", "--results", str(tmp_path)]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.inprocess", *args, "--stations", "10", "--members", "50"]
-        + ["--results", str(tmp_path)],
+        [sys.executable, "-m", "bench.inprocess", *args, *small],
         cwd=ROOT,
         capture_output=True,
         text=True,
