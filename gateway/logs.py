@@ -234,18 +234,72 @@ class HotLogger:
     def __init__(self, name: str, **context: Any) -> None:
         self._context = context
         self._structlog = structlog.get_logger(name).bind(**context)
+        # The logger's own fields, encoded once: '{"charge_point_id": "CP-1", ...'.
+        self._head = "{" + ", ".join(_member(k, v) for k, v in context.items())
+        self._comma = ", " if context else ""
 
     def info(self, event: str, **fields: Any) -> None:
         writer = _hot_writer[0]
         if writer is None:
             self._structlog.info(event, **fields)
             return
+        context = self._context
+        if "event" in fields or not context.keys().isdisjoint(fields):
+            writer.msg(self._line_from_dict(event, fields))
+            return
+        # The text JSONRenderer would write for {**context, **fields, "event": ...}, then
+        # the contextvars not already there, level and timestamp, in that order (each
+        # member encoded on its own, secrets redacted: no dict, no copy, no processors).
+        parts = [self._head]
+        comma = self._comma
+        for key, value in fields.items():
+            parts.append(comma + _member(key, value))
+            comma = ", "
+        parts.append(comma + '"event": ' + _encode_str(event))
+        for var, value in contextvars.copy_context().items():
+            bound = _bound_key(var)
+            if bound is None or value is Ellipsis or bound in fields or bound in context:
+                continue
+            if bound == "event" or bound == "level" or bound == "timestamp":
+                continue  # set by the line itself (structlog's setdefault keeps them too)
+            parts.append(", " + _member(bound, value))
+        parts.append(', "level": "info", "timestamp": "' + utc_timestamp() + '"}')
+        writer.msg("".join(parts))
+
+    def _line_from_dict(self, event: str, fields: dict[str, Any]) -> str:
         line = {**self._context, **fields, "event": event}
         _merge_contextvars(None, "info", line)
         line["level"] = "info"
         line["timestamp"] = utc_timestamp()
         _scrub(None, "info", line)
-        writer.msg(_encode(line))
+        return _encode(line)
+
+
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def _member(key: str, value: Any) -> str:
+    """``"key": value`` as the JSON renderer writes it (a secret's value redacted)."""
+    if _is_secret(key):
+        return _encode_str(key) + ': "[redacted]"'
+    if type(value) is str:
+        return _encode_str(key) + ": " + _encode_str(value)
+    return _encode_str(key) + ": " + _encode(value)
+
+
+_bound_keys: dict[contextvars.ContextVar[Any], str | None] = {}
+
+
+def _bound_key(var: contextvars.ContextVar[Any]) -> str | None:
+    """The log key of a structlog-bound context variable (None for any other variable)."""
+    try:
+        return _bound_keys[var]
+    except KeyError:
+        name = var.name
+        key = name[_PREFIX_LEN:] if name.startswith(_PREFIX) else None
+        if len(_bound_keys) < 4096:
+            _bound_keys[var] = key
+        return key
 
 
 class _BufferedLoggerFactory:

@@ -102,27 +102,44 @@ def test_capture_logs_still_sees_lines() -> None:
     assert logs == [{"event": "seen", "n": 1, "log_level": "info"}]
 
 
-def test_hot_logger_writes_the_line_structlog_would(tmp_path: Path) -> None:
-    """Same fields, contextvars, level, timestamp and redaction, with or without the chain."""
-    lines: dict[str, dict[str, Any]] = {}
+CALLS: list[tuple[dict[str, Any], str, dict[str, Any]]] = [
+    # (the logger's context, the event, its fields)
+    (
+        {"charge_point_id": "CP-1", "ocpp_version": "1.6"},
+        "decided",
+        {"status": "Accepted", "reason": {"rule": "ok"}, "password": "x", "flagged": None},
+    ),
+    ({"charge_point_id": 'CP-\u00e9"1'}, "décidé", {"n": 3, "f": 1.5, "ok": True, "l": [1]}),
+    ({"charge_point_id": "CP-1"}, "overridden", {"charge_point_id": "CP-2", "message_id": "m"}),
+    ({}, "bare", {"thing": Exception(), "token": "raw-badge"}),
+]
+
+
+@pytest.mark.parametrize(("context", "event", "fields"), CALLS)
+def test_hot_logger_writes_the_line_structlog_would(
+    tmp_path: Path, context: dict[str, Any], event: str, fields: dict[str, Any]
+) -> None:
+    """The same text (fields in the same order, contextvars, level, redaction), with or
+    without the chain; only the timestamp differs."""
+    lines: dict[str, str] = {}
     for mode in ("hot", "structlog"):
         out = (tmp_path / mode).open("w+", encoding="utf-8")
         # A buffered JSON stream takes the direct path; flush_seconds=0 writes through structlog.
         configure_logging("json", "info", out, flush_seconds=0.1 if mode == "hot" else 0)
         assert (logs._hot_writer[0] is not None) is (mode == "hot")
-        logger = logs.HotLogger("gateway.test", charge_point_id="CP-1", ocpp_version="1.6")
-        tokens = bind_contextvars(message_id="m-7", action="Authorize")
+        logger = logs.HotLogger("gateway.test", **context)
+        tokens = bind_contextvars(message_id="m-7", action="Authorize", id_tag="secret")
         try:
-            logger.info("decided", status="Accepted", reason={"rule": "ok"}, password="x")
+            logger.info(event, **fields)
         finally:
             reset_contextvars(**tokens)
         flush_logs()
         out.seek(0)
-        lines[mode] = json.loads(out.read().strip())
+        lines[mode] = out.read().strip()
         out.close()
-    hot, chain = lines["hot"], lines["structlog"]
+    hot, chain = (json.loads(lines[mode]) for mode in ("hot", "structlog"))
     assert hot.pop("timestamp").endswith("Z") and chain.pop("timestamp").endswith("Z")
     assert hot == chain
-    assert hot["password"] == "[redacted]"
-    assert hot["message_id"] == "m-7" and hot["charge_point_id"] == "CP-1"
-    assert hot["level"] == "info"
+    assert list(hot) == list(chain)  # and in the same order
+    assert hot["level"] == "info" and hot["id_tag"] == "[redacted]"
+    assert "secret" not in lines["hot"] and "raw-badge" not in lines["hot"]
