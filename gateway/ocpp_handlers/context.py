@@ -202,3 +202,9 @@ class Handlers:
     def immediate_on_the_wire(self) -> frozenset[bytes]:
         """The immediate actions as they appear in a frame (read before parsing it)."""
         return frozenset(name.encode() for name in self.immediate)
+
+    @cached_property
+    def awaited_on_the_wire(self) -> frozenset[bytes]:
+        """The awaited actions as they appear in a frame, BootNotification aside (it is
+        handled by the pump, before which nothing else is)."""
+        return frozenset(name.encode() for name in self.awaited if name != "BootNotification")

@@ -150,6 +150,9 @@ class ChargerConnection:
         self._handlers = handlers.awaited
         self._immediate = handlers.immediate
         self._immediate_names = handlers.immediate_on_the_wire
+        self._awaited_names = handlers.awaited_on_the_wire
+        self._in_hand: asyncio.Task[None] | None = None
+        self._context = contextvars.copy_context()
         self._replay = replay
         self._outbound_timeout = outbound_timeout
         self._known = known_actions(ocpp_version)
@@ -168,12 +171,21 @@ class ChargerConnection:
     # -- receiving ------------------------------------------------------------------------
 
     async def serve(self) -> None:
-        """Pump messages until the connection closes; then cancel owned work."""
+        """Pump messages until the connection closes; then cancel owned work.
+
+        Most CALLs do not reach the pump: on an idle connection (nothing queued,
+        no call in hand), a call answered from memory is answered in the
+        transport's callback (``_answer_now``), and one that waits for the
+        database is handled in a task of its own (``_handle_in_hand``), which
+        holds the connection's turn (``_busy``) until its answer is sent. Anything
+        that arrives meanwhile is queued for the pump, which waits for its turn:
+        answers keep the order of the CALLs."""
         # Immediate answers run in a copy of this task's context (its log bindings), a new
         # copy per message (constant time): the message's own bindings then go with it
         # instead of staying on a long-lived context until the charger's next message
         # (thousands of such survivors per second make the collector's rounds longer).
         context = contextvars.copy_context()
+        self._context = context
         self.ws.immediate = lambda data: context.copy().run(self._answer_now, data)
         try:
             while True:
@@ -184,7 +196,11 @@ class ChargerConnection:
             pass
         finally:
             self.ws.immediate = None
-            await self._cleanup()
+            try:
+                if self._in_hand is not None:  # a call handled off the pump: let it finish
+                    await asyncio.shield(self._in_hand)
+            finally:
+                await self._cleanup()
 
     async def _on_message(self, data: bytes, is_text: bool) -> None:
         try:
@@ -219,6 +235,7 @@ class ChargerConnection:
         ws = self.ws
         if (
             self._busy.locked()
+            or self._in_hand is not None
             or ws.recv_messages.opcodes  # type: ignore[attr-defined]
             or ws.paused
             or ws.protocol.state is not State.OPEN
@@ -226,8 +243,25 @@ class ChargerConnection:
         ):
             return False
         found = _CALL_ACTION.match(data)
-        if found is None or found.group(1) not in self._immediate_names:
+        if found is None:
             return False
+        name = found.group(1)
+        if name not in self._immediate_names:
+            if name not in self._awaited_names:
+                return False
+            try:
+                call = frames.parse(data)
+            except RpcError:
+                return False
+            assert isinstance(call, frames.Call)
+            # A call that waits (for the database): handled in its own task, which holds the
+            # connection's turn from its first step. Created now, that step runs before
+            # the pump could wake up for any later frame, and until the task ends every
+            # later frame goes to the pump (``_in_hand``), which waits for its turn.
+            self._in_hand = asyncio.get_running_loop().create_task(
+                self._handle_in_hand(call), context=self._context.copy()
+            )
+            return True
         try:
             call = frames.parse(data)
         except RpcError:
@@ -237,6 +271,17 @@ class ChargerConnection:
             reply.text = self._answer_immediate(call)
         ws.send_now(reply.text)
         return True
+
+    async def _handle_in_hand(self, call: frames.Call) -> None:
+        try:
+            async with self._busy:
+                await self._on_call(call)
+        except ConnectionClosed:
+            pass  # the answer could not be sent; the work was done
+        except Exception:
+            log.exception("call handling failed", action=call.action)
+        finally:
+            self._in_hand = None
 
     async def _answer(self, call: frames.Call) -> str:
         if call.action in self._immediate:
