@@ -52,6 +52,10 @@ log = structlog.get_logger("gateway.heap")
 YOUNG_THRESHOLD = 50_000
 """Net allocations of tracked objects between young collections (CPython: 700)."""
 
+_running: list[tuple[int, ...]] = []
+"""The thresholds found by the first steward to start, one entry per steward running
+(several gateways in one process, as in tests): restored when the last one stops."""
+
 
 class HeapSteward:
     def __init__(
@@ -103,8 +107,9 @@ class HeapSteward:
 
         The young generation's threshold is :data:`YOUNG_THRESHOLD` meanwhile, and
         back to what it was afterwards."""
-        thresholds = gc.get_threshold()
-        gc.set_threshold(YOUNG_THRESHOLD, *thresholds[1:])
+        before = _running[0] if _running else gc.get_threshold()
+        _running.append(before)
+        gc.set_threshold(YOUNG_THRESHOLD, *before[1:])
         gc.callbacks.append(self._on_gc)
         try:
             while True:
@@ -112,7 +117,9 @@ class HeapSteward:
                 self.step()
         finally:
             gc.callbacks.remove(self._on_gc)
-            gc.set_threshold(*thresholds)
+            _running.pop()
+            if not _running:
+                gc.set_threshold(*before)
 
     def step(self) -> str | None:
         """One look: "freeze", "compact" or None (nothing to do yet)."""

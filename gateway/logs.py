@@ -244,7 +244,12 @@ class HotLogger:
             self._structlog.info(event, **fields)
             return
         context = self._context
-        if "event" in fields or not context.keys().isdisjoint(fields):
+        if (
+            "event" in fields
+            or "level" in fields
+            or "timestamp" in fields
+            or not context.keys().isdisjoint(fields)
+        ):
             writer.msg(self._line_from_dict(event, fields))
             return
         # The text JSONRenderer would write for {**context, **fields, "event": ...}, then

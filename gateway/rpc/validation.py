@@ -10,8 +10,11 @@ twice:
 * by fastjsonschema, the reference: a payload jsonschema-rs refuses is
   checked again by it, and a failed rule becomes the matching
   :class:`~gateway.rpc.errors.Problem` and message. Should it accept what
-  jsonschema-rs refused (NaN or infinite numbers, which Python's JSON parser
-  reads and jsonschema-rs does not count as numbers), the payload is valid.
+  jsonschema-rs refused, the payload is valid: NaN or infinite numbers (not
+  numbers to jsonschema-rs; the frame parser refuses them in received
+  payloads, so this concerns the gateway's own answers), strings with a lone
+  surrogate such as ``"\ud800"`` (valid JSON escapes that jsonschema-rs
+  cannot read: it raises, and the reference decides).
 
 So jsonschema-rs must never accept what fastjsonschema refuses: formats
 (``date-time``, ``uri``, the only ones in the OCPP schemas) are checked by
@@ -99,9 +102,16 @@ def accepts(version: str, action: str, response: bool = False) -> Callable[[Any]
     return is_valid
 
 
+def _fast_ok(version: str, action: str, response: bool, payload: dict[str, Any]) -> bool:
+    try:
+        return accepts(version, action, response)(payload)
+    except Exception:  # e.g. a lone surrogate (JSON allows "\ud800"), which Rust's strings
+        return False  # cannot hold (UnicodeEncodeError): the reference decides
+
+
 def validate(version: str, action: str, payload: dict[str, Any], message_id: str) -> None:
     """Validate a received CALL payload; raise :class:`RpcError` with the right problem."""
-    if accepts(version, action)(payload):
+    if _fast_ok(version, action, False, payload):
         return
     try:
         validator(version, action)(payload)
@@ -117,5 +127,5 @@ def validate(version: str, action: str, payload: dict[str, Any], message_id: str
 
 def validate_response(version: str, action: str, payload: dict[str, Any]) -> None:
     """Check an answer the gateway is about to send (raises on a gateway bug)."""
-    if not accepts(version, action, True)(payload):
+    if not _fast_ok(version, action, True, payload):
         validator(version, action, True)(payload)

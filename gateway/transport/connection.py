@@ -5,11 +5,14 @@ at a time (a charger may have one CALL outstanding). Nothing a charger sends
 can end the connection except the size limit (1009, enforced by websockets)
 and closing it: bad frames get a CALLERROR (see ``gateway.rpc.errors``).
 
-A CALL whose handler answers from memory (Authorize, Heartbeat, status and
-notifications: ``Handlers.immediate``) is answered as soon as its frame is
-read, in the transport's callback, when the connection is idle (nothing
-queued, nothing being handled, the write buffer below its limit): no task
-switch, no queue, no await. Anything else goes through the pump in order.
+When the connection is idle (nothing queued, nothing being handled, the
+write buffer below its limit), a CALL is taken as soon as its frame is read,
+in the transport's callback: one whose handler answers from memory
+(Authorize, Heartbeat, status and notifications: ``Handlers.immediate``) is
+answered there and then (no task switch, no queue, no await); one that waits
+for the database is handed to a task of its own, which holds the
+connection's turn until its answer is sent. Anything else, and anything
+that arrives while a CALL is being handled, goes through the pump in order.
 
 The gateway's own CALLs go through :meth:`ChargerConnection.call`: one
 outstanding at a time, each with a timeout. Work started on behalf of the
@@ -152,6 +155,7 @@ class ChargerConnection:
         self._immediate_names = handlers.immediate_on_the_wire
         self._awaited_names = handlers.awaited_on_the_wire
         self._in_hand: asyncio.Task[None] | None = None
+        self._pumping = False
         self._context = contextvars.copy_context()
         self._replay = replay
         self._outbound_timeout = outbound_timeout
@@ -190,8 +194,16 @@ class ChargerConnection:
         try:
             while True:
                 data, is_text = await self.ws.recv_message()
-                async with self._busy:
-                    await self._on_message(data, is_text)
+                # From the moment a frame leaves the queue until it is answered, nothing
+                # is taken in the transport's callback, not even while the pump waits
+                # for its turn behind a call in hand (which would let a later frame
+                # overtake this one).
+                self._pumping = True
+                try:
+                    async with self._busy:
+                        await self._on_message(data, is_text)
+                finally:
+                    self._pumping = False
         except ConnectionClosed:
             pass
         finally:
@@ -231,10 +243,12 @@ class ChargerConnection:
             await ws.send(text)
 
     def _answer_now(self, data: bytes) -> bool:
-        """Answer a CALL for an immediate handler now; False leaves the frame to the pump."""
+        """Take a CALL on an idle connection: answer it now (immediate handler) or hand it
+        to a task of its own (a handler that waits); False leaves the frame to the pump."""
         ws = self.ws
         if (
-            self._busy.locked()
+            self._pumping
+            or self._busy.locked()
             or self._in_hand is not None
             or ws.recv_messages.opcodes  # type: ignore[attr-defined]
             or ws.paused
@@ -279,7 +293,10 @@ class ChargerConnection:
         except ConnectionClosed:
             pass  # the answer could not be sent; the work was done
         except Exception:
-            log.exception("call handling failed", action=call.action)
+            # A gateway bug past _Reply (which answers handler failures with a CALLERROR):
+            # the call may be unanswered, so end the connection as the pump would.
+            log.exception("call handling failed", action=call.action[:40])
+            await self.ws.close(1011, "internal error")
         finally:
             self._in_hand = None
 

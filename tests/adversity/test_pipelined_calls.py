@@ -174,3 +174,32 @@ async def test_a_charger_leaving_before_its_answer_does_not_stop_the_write(
         again = json.loads(await ws.recv())
         assert again[:2] == [3, "s1"]  # its retry gets the same transaction
         assert (await gw.db_rows("SELECT count(*) AS n FROM transactions"))[0]["n"] == 1
+
+
+async def test_a_frame_waiting_for_its_turn_is_not_overtaken(
+    gw: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pump holds a frame while a call in hand finishes: a Heartbeat read just after
+    must wait behind it, not be answered in the gap (found in review)."""
+    release, reached = asyncio.Event(), asyncio.Event()
+    original = ChargerConnection._answer
+
+    async def held(self: ChargerConnection, call: Any) -> str:
+        text = await original(self, call)
+        if call.action == "StartTransaction":
+            reached.set()
+            await release.wait()
+        return text
+
+    monkeypatch.setattr(ChargerConnection, "_answer", held)
+    meter = {"connectorId": 1, "meterValue": [
+        {"timestamp": NOW, "sampledValue": [{"value": "10"}]}]}  # fmt: skip
+    async with raw_charger(gw, "1.6") as ws:
+        await ws.send(json.dumps([2, "s1", "StartTransaction", START]))
+        await reached.wait()
+        await ws.send(json.dumps([2, "m1", "MeterValues", meter]))
+        await asyncio.sleep(0.05)  # the pump has m1 and waits for its turn
+        release.set()
+        await ws.send(json.dumps([2, "h1", "Heartbeat", {}]))
+        answers = [json.loads(await ws.recv())[1] for _ in range(3)]
+        assert answers == ["s1", "m1", "h1"]

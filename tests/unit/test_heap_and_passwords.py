@@ -118,6 +118,26 @@ def test_young_collections_are_rarer_while_the_steward_runs() -> None:
     assert gc.get_threshold() == before  # restored with the task
 
 
+def test_overlapping_stewards_restore_the_threshold_when_the_last_stops() -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+
+    async def main() -> None:
+        first = asyncio.create_task(HeapSteward(Metrics()).run(interval=0.01))
+        await asyncio.sleep(0.02)
+        second = asyncio.create_task(HeapSteward(Metrics()).run(interval=0.01))
+        await asyncio.sleep(0.02)
+        first.cancel()  # the first stops while the second still runs
+        await asyncio.gather(first, return_exceptions=True)
+        seen.append(gc.get_threshold())
+        second.cancel()
+        await asyncio.gather(second, return_exceptions=True)
+
+    asyncio.run(main())
+    assert seen == [(YOUNG_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
+
+
 def test_password_checks_run_at_a_lower_priority() -> None:
     stored = hash_password("s3cret-of-the-charger", n=2**10)
     verifier = PasswordVerifier(workers=1, nice=5)

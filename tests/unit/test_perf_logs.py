@@ -112,6 +112,7 @@ CALLS: list[tuple[dict[str, Any], str, dict[str, Any]]] = [
     ({"charge_point_id": 'CP-\u00e9"1'}, "décidé", {"n": 3, "f": 1.5, "ok": True, "l": [1]}),
     ({"charge_point_id": "CP-1"}, "overridden", {"charge_point_id": "CP-2", "message_id": "m"}),
     ({}, "bare", {"thing": Exception(), "token": "raw-badge"}),
+    ({"charge_point_id": "CP-1"}, "clash", {"level": "debug", "timestamp": "then"}),
 ]
 
 
