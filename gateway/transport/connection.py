@@ -259,31 +259,26 @@ class ChargerConnection:
         found = _CALL_ACTION.match(data)
         if found is None:
             return False
-        name = found.group(1)
-        if name not in self._immediate_names:
-            if name not in self._awaited_names:
-                return False
-            try:
-                call = frames.parse(data)
-            except RpcError:
-                return False
-            assert isinstance(call, frames.Call)
-            # A call that waits (for the database): handled in its own task, which holds the
-            # connection's turn from its first step. Created now, that step runs before
-            # the pump could wake up for any later frame, and until the task ends every
-            # later frame goes to the pump (``_in_hand``), which waits for its turn.
-            self._in_hand = asyncio.get_running_loop().create_task(
-                self._handle_in_hand(call), context=self._context.copy()
-            )
-            return True
+        immediate = found.group(1) in self._immediate_names
+        if not immediate and found.group(1) not in self._awaited_names:
+            return False
         try:
             call = frames.parse(data)
         except RpcError:
             return False
         assert isinstance(call, frames.Call)
-        with _Reply(self, call) as reply:
-            reply.text = self._answer_immediate(call)
-        ws.send_now(reply.text)
+        if immediate:
+            with _Reply(self, call) as reply:
+                reply.text = self._answer_immediate(call)
+            ws.send_now(reply.text)
+            return True
+        # A call that waits (for the database): handled in its own task, which holds the
+        # connection's turn from its first step. Created now, that step runs before the
+        # pump could wake up for any later frame, and until the task ends every later
+        # frame goes to the pump (``_in_hand``), which waits for its turn.
+        self._in_hand = asyncio.get_running_loop().create_task(
+            self._handle_in_hand(call), context=self._context.copy()
+        )
         return True
 
     async def _handle_in_hand(self, call: frames.Call) -> None:

@@ -28,32 +28,30 @@ NOW = "2026-11-23T10:00:00Z"
 NOW_DT = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
 
-@pytest.fixture
-def in_hand(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The actions of the CALLs handled in their own task (off the pump)."""
+def _actions_through(monkeypatch: pytest.MonkeyPatch, method: str) -> list[str]:
+    """The actions of the CALLs that go through ``ChargerConnection.<method>``."""
     seen: list[str] = []
-    original = ChargerConnection._handle_in_hand
+    original = getattr(ChargerConnection, method)
 
     async def counted(self: ChargerConnection, call: Any) -> None:
         seen.append(call.action)
         await original(self, call)
 
-    monkeypatch.setattr(ChargerConnection, "_handle_in_hand", counted)
+    monkeypatch.setattr(ChargerConnection, method, counted)
     return seen
+
+
+@pytest.fixture
+def in_hand(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The actions of the CALLs handled in their own task (off the pump)."""
+    return _actions_through(monkeypatch, "_handle_in_hand")
 
 
 @pytest.fixture
 def pumped(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The actions of the CALLs that went through the pump (not answered at once)."""
-    seen: list[str] = []
-    original = ChargerConnection._on_call
-
-    async def counted(self: ChargerConnection, call: Any) -> None:
-        seen.append(call.action)
-        await original(self, call)
-
-    monkeypatch.setattr(ChargerConnection, "_on_call", counted)
-    return seen
+    """The actions of the CALLs that were handled, not answered at once (the pump, or a
+    task of their own)."""
+    return _actions_through(monkeypatch, "_on_call")
 
 
 async def test_pipelined_calls_are_answered_in_order(gw: Harness, pumped: list[str]) -> None:
