@@ -157,6 +157,8 @@ class ChargerConnection:
         self._in_hand: asyncio.Task[None] | None = None
         self._pumping = False
         self._context = contextvars.copy_context()
+        """The connection's log bindings (it is created where they are bound): the
+        context that calls taken in the transport's callback run in, a copy each."""
         self._replay = replay
         self._outbound_timeout = outbound_timeout
         self._known = known_actions(ocpp_version)
@@ -184,12 +186,11 @@ class ChargerConnection:
         holds the connection's turn (``_busy``) until its answer is sent. Anything
         that arrives meanwhile is queued for the pump, which waits for its turn:
         answers keep the order of the CALLs."""
-        # Immediate answers run in a copy of this task's context (its log bindings), a new
+        # Calls taken in the callback run in a copy of the connection's context, a new
         # copy per message (constant time): the message's own bindings then go with it
         # instead of staying on a long-lived context until the charger's next message
         # (thousands of such survivors per second make the collector's rounds longer).
-        context = contextvars.copy_context()
-        self._context = context
+        context = self._context
         self.ws.immediate = lambda data: context.copy().run(self._answer_now, data)
         try:
             while True:
