@@ -4,8 +4,10 @@
 ``[4, id, code, description, details]`` CALLERROR. :func:`parse` turns one
 received WebSocket message into one of these or raises :class:`RpcError`;
 it never lets a hostile frame escape as another exception: JSON nested
-100,000 deep, a 5,000-digit number, NaN, invalid UTF-8 and binary frames are
-all reported as problems. Integers are limited to 64 bits so that nothing
+100,000 deep, a 5,000-digit number, NaN, invalid UTF-8, a lone UTF-16
+surrogate escape (``"\\ud800"``: valid JSON syntax, but no Unicode text, and
+what no UTF-8 text frame can carry otherwise; RFC 8259 §8.2) and binary frames
+are all reported as problems. Integers are limited to 64 bits so that nothing
 downstream (SQLite, arithmetic) meets an unbounded number.
 """
 
@@ -98,6 +100,8 @@ def parse(data: str | bytes, *, is_text: bool = True) -> Frame:
         raise RpcError(Problem.FRAME, f"invalid JSON: {exc}") from None
     if not isinstance(message, list) or not message:
         raise RpcError(Problem.FRAME, "an OCPP-J message is a non-empty JSON array")
+    if "\\u" in data and not _is_unicode(message):
+        _refuse_surrogate(message)
     type_id = message[0]
     if type(type_id) is not int or type_id not in (CALL, CALLRESULT, CALLERROR):
         raise RpcError(
@@ -118,6 +122,27 @@ def parse(data: str | bytes, *, is_text: bool = True) -> Frame:
             Problem.PAYLOAD_SYNTAX, "the payload must be a JSON object", message_id=message_id
         )
     return Call(message_id, action, payload)
+
+
+def _is_unicode(message: list[Any]) -> bool:
+    """False when a string (a key or a value) holds a lone surrogate."""
+    try:
+        json.dumps(message, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refuse_surrogate(message: list[Any]) -> None:
+    text = "a string holds a lone UTF-16 surrogate escape, which is not Unicode text"
+    message_id = _readable_id(message)
+    if not _is_unicode([message_id]):
+        message_id = UNREADABLE_ID  # never echoed back: the answer could not be encoded
+    if message[0] != CALL:
+        raise MalformedReply(Problem.FRAME, text, message_id=message_id)
+    if message_id == UNREADABLE_ID or not _is_unicode(message[:3]):
+        raise RpcError(Problem.FRAME, text, message_id=message_id)
+    raise RpcError(Problem.PAYLOAD_SYNTAX, f"the payload: {text}", message_id=message_id)
 
 
 def _parse_reply(message: list[Any], type_id: int) -> CallResult | CallError:

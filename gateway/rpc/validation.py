@@ -12,9 +12,10 @@ twice:
   :class:`~gateway.rpc.errors.Problem` and message. Should it accept what
   jsonschema-rs refused, the payload is valid: NaN or infinite numbers (not
   numbers to jsonschema-rs; the frame parser refuses them in received
-  payloads, so this concerns the gateway's own answers), strings with a lone
-  surrogate such as ``"\ud800"`` (valid JSON escapes that jsonschema-rs
-  cannot read: it raises, and the reference decides).
+  payloads, so this concerns the gateway's own answers). Strings with a lone
+  surrogate such as ``"\ud800"`` (valid JSON escapes, but no Unicode text,
+  which the two checks read differently) never get here: the frame parser
+  refuses them as a syntax error, in a key or in a value.
 
 So jsonschema-rs must never accept what fastjsonschema refuses: formats
 (``date-time``, ``uri``, the only ones in the OCPP schemas) are checked by
@@ -105,8 +106,8 @@ def accepts(version: str, action: str, response: bool = False) -> Callable[[Any]
 def _fast_ok(version: str, action: str, response: bool, payload: dict[str, Any]) -> bool:
     try:
         return accepts(version, action, response)(payload)
-    except Exception:  # e.g. a lone surrogate (JSON allows "\ud800"), which Rust's strings
-        return False  # cannot hold (UnicodeEncodeError): the reference decides
+    except Exception:  # e.g. a lone surrogate in one of the gateway's own answers, which
+        return False  # Rust's strings cannot hold (UnicodeEncodeError): the reference decides
 
 
 def validate(version: str, action: str, payload: dict[str, Any], message_id: str) -> None:

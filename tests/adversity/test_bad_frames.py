@@ -69,6 +69,15 @@ CASES = [
     ),
     ('[2,"m1","NoSuchAction",{}]', "NotImplemented", "NotImplemented", "m1"),
     ('[2,"m1","Heartbeat",{"unexpected":1}]', "FormationViolation", "FormatViolation", "m1"),
+    # A lone surrogate escape: JSON syntax, but no Unicode text; in a key or in a value.
+    ('[2,"m1","Authorize",{"idTag":"A\\ud800"}]', "FormationViolation", "FormatViolation", "m1"),
+    (
+        '[2,"m1","DataTransfer",{"vendorId":"v","\\udfff":1}]',
+        "FormationViolation",
+        "FormatViolation",
+        "m1",
+    ),
+    ('[2,"\\ud800","Heartbeat",{}]', "FormationViolation", "RpcFrameworkError", "-1"),
 ]
 
 
