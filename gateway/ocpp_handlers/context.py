@@ -13,16 +13,27 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol
 
+import structlog
+
 from gateway.enforcement import Enforcer
 from gateway.logs import HotLogger, token_ref
 from gateway.metrics import Metrics
 from gateway.policy_cache.cache import PolicyCache, StartTicket
-from gateway.policy_engine import AuthRequest, Decision, Purpose, Tariff, TokenType
+from gateway.policy_engine import (
+    AuthRequest,
+    Decision,
+    Purpose,
+    Tariff,
+    TokenType,
+    counted_start,
+)
 from gateway.rpc.frames import Call
 from gateway.store.members import MemberStore
 from gateway.store.stations import StationRecord, StationStore
 from gateway.store.transactions import Authorization, TransactionStore
-from gateway.timeutil import Clock, to_ocpp
+from gateway.timeutil import Clock, to_ocpp, to_text
+
+log = structlog.get_logger("gateway.ocpp")
 
 
 @dataclass(frozen=True)
@@ -127,13 +138,26 @@ class Session:
         token_type: str | None = None,
         connector_id: int | None = None,
         evse_id: int | None = None,
-        offline_at: datetime | None = None,
+        reported_start: datetime,
+        offline: bool = False,
     ) -> StartTicket:
-        """Re-check the token at a start and count the start (see ``PolicyCache.begin_start``)."""
+        """Re-check the token at a start and count the start (see ``PolicyCache.begin_start``).
+
+        The start counts at ``counted_start(reported_start, now)``; an offline
+        start (2.0.1) is judged at the time it happened, others now.
+        """
         request = self._request(id_token, Purpose.START, token_type, connector_id, evse_id)
         started = time.perf_counter()
+        now = self.now()
+        counted_at = counted_start(reported_start, now)
+        if counted_at != reported_start:
+            log.warning(
+                "start time not believed: counted when received",
+                reported=to_text(reported_start),
+                counted=to_text(counted_at),
+            )
         ticket = self.services.cache.begin_start(
-            request, offline_at or self.now(), offline=offline_at is not None
+            request, reported_start if offline else now, offline=offline, counted_at=counted_at
         )
         self._record(id_token, ticket.decision, started)
         return ticket
@@ -173,12 +197,21 @@ class Session:
 _TOKEN_TYPES = frozenset(t.value for t in TokenType)
 
 
-def authorization_record(decision: Decision) -> Authorization:
-    """How a transaction's token was judged; refused or rule-breaking starts are flagged."""
+def authorization_record(decision: Decision, counted_at: datetime | None = None) -> Authorization:
+    """How a transaction's token was judged; refused or rule-breaking starts are flagged.
+
+    ``counted_at``: for the token that started the transaction, the instant it counts at.
+    """
     if decision.flagged is not None:
-        return Authorization(decision.status.value, decision.flagged.rule, decision.member_id, True)
+        return Authorization(
+            decision.status.value, decision.flagged.rule, decision.member_id, True, counted_at
+        )
     return Authorization(
-        decision.status.value, decision.reason.rule, decision.member_id, not decision.accepted
+        decision.status.value,
+        decision.reason.rule,
+        decision.member_id,
+        not decision.accepted,
+        counted_at,
     )
 
 

@@ -56,14 +56,15 @@ async def start_transaction(s: Session, call: Call) -> dict[str, Any]:
     same transactionId and the status first given, and is not counted twice.
     """
     p = call.payload
-    ticket = s.begin_start(p["idTag"], connector_id=p["connectorId"])
+    timestamp = parse_ocpp_datetime(p["timestamp"])
+    ticket = s.begin_start(p["idTag"], connector_id=p["connectorId"], reported_start=timestamp)
     decision = ticket.decision
     try:
         started = await s.services.transactions.start_16(
             s.charge_point_id,
             p,
-            parse_ocpp_datetime(p["timestamp"]),
-            authorization_record(decision),
+            timestamp,
+            authorization_record(decision, ticket.counted_at),
             s.now(),
         )
     except BaseException:

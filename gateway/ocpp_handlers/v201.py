@@ -89,7 +89,9 @@ async def transaction_event(s: Session, call: Call) -> dict[str, Any]:
                 s.charge_point_id,
                 p,
                 timestamp,
-                authorization_record(decision) if decision else None,
+                authorization_record(decision, ticket.counted_at if ticket else None)
+                if decision
+                else None,
                 response,
                 s.now(),
                 s.tariff(known.id if known else "") if ending else FREE,  # only an end prices
@@ -146,7 +148,8 @@ def _judge(
             token_type=token["type"],
             evse_id=evse.get("id"),
             connector_id=evse.get("connectorId"),
-            offline_at=timestamp if p.get("offline") else None,
+            reported_start=timestamp,
+            offline=bool(p.get("offline")),
         )
         return ticket, ticket.decision
     return None, s.authorize(token["idToken"], token_type=token["type"], evse_id=evse.get("id"))

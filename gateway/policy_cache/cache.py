@@ -106,6 +106,8 @@ class StartTicket:
     decision: Decision
     provisional_id: str | None
     member_id: int | None
+    counted_at: datetime
+    """The instant the start counts at (recorded with the transaction)."""
 
 
 class PolicyCache:
@@ -155,14 +157,21 @@ class PolicyCache:
         )
 
     def begin_start(
-        self, request: AuthRequest, now: datetime, *, offline: bool = False
+        self,
+        request: AuthRequest,
+        now: datetime,
+        *,
+        offline: bool = False,
+        counted_at: datetime | None = None,
     ) -> StartTicket:
-        """Decide a start and count it at once (OCPP 1.6 §4.8, 2.0.1 E01).
+        """Decide a start at ``now`` and count it at once (OCPP 1.6 §4.8, 2.0.1 E01).
 
-        Accepted starts are reserved against the caps. Offline starts (2.0.1
-        ``offline: true``) are never refused: judged at the time they happened,
-        accepted and flagged with the rule they broke. Every start with a known
-        member is counted: the charger reports energy that was delivered.
+        Accepted starts are reserved against the caps of the period holding
+        ``counted_at`` (``policy_engine.counted_start``; ``now`` when not given).
+        Offline starts (2.0.1 ``offline: true``) are never refused: judged at
+        the time they happened, accepted and flagged with the rule they broke.
+        Every start with a known member is counted: the charger reports energy
+        that was delivered.
         """
         if offline:
             decision = flag_offline(
@@ -171,15 +180,16 @@ class PolicyCache:
         else:
             decision = self.decide(request, now)
         member_id = decision.member_id
+        counted_at = now if counted_at is None else counted_at
         if member_id is None:
-            return StartTicket(decision, None, None)
+            return StartTicket(decision, None, None, counted_at)
         provisional = f"pending:{next(self._ids)}"
         start = SessionStart(
             provisional,
             member_id,
             normalize_token(request.token),
             request.station_id,
-            now,
+            counted_at,
             self._tariff(request.station_id),
             flagged=decision.flagged,
         )
@@ -193,7 +203,7 @@ class PolicyCache:
                 self.usage[member_id] = reserved
         else:
             self.usage[member_id] = self._count(usage, start)
-        return StartTicket(decision, provisional, member_id)
+        return StartTicket(decision, provisional, member_id, counted_at)
 
     def confirm_start(self, ticket: StartTicket, session_id: str, *, replayed: bool) -> None:
         """The start is recorded as ``session_id``; a replayed start was counted already."""

@@ -21,6 +21,7 @@ from gateway.policy_engine import (
     MemberUsage,
     SessionStart,
     Snapshot,
+    counted_start,
     local_date,
     normalize_token,
     start_session,
@@ -63,21 +64,24 @@ def usage_from_rows(rows: Sequence[aiosqlite.Row], snapshot: Snapshot) -> dict[i
     ordinals: dict[int, int] = {}  # one int per day, shared by every member's counters
     running = []
     columns = (
-        "id", "charge_point_id", "member_id", "id_token", "started_at", "state", "energy_wh",
-        "meter_start_wh", "meter_first_wh", "meter_last_wh",
+        "id", "charge_point_id", "member_id", "id_token", "started_at", "counted_at",
+        "created_at", "state", "energy_wh", "meter_start_wh", "meter_first_wh", "meter_last_wh",
     )  # fmt: skip
-    for row in _columns(rows, *columns):
-        _, station_id, member_id, _, started_at, state, *meters = row
+    for tx_id, station_id, member_id, id_token, *times, state, e, m0, m1, m2 in _columns(
+        rows, *columns
+    ):
         member = snapshot.members.get(member_id)
-        if member is None or started_at is None:
+        counted_at = _counted_at(*times)
+        if member is None or counted_at is None:
             continue
+        meters = (e, m0, m1, m2)
         if state != "Ended":
-            running.append((member, row))
+            running.append((member, (tx_id, station_id, id_token, counted_at, meters)))
             continue
         tariff = snapshot.tariff_for(station_id) or FREE
         energy = max(_energy(*meters) or 0, 0)
         tz = snapshot.organisations[member.org_id].tz
-        day = local_date(parse_ocpp_datetime(started_at), tz).toordinal()
+        day = local_date(counted_at, tz).toordinal()
         day = ordinals.setdefault(day, day)
         days = settled[member.id]
         amount, energy_wh, sessions = days.get(day, (0, 0, 0))
@@ -86,14 +90,14 @@ def usage_from_rows(rows: Sequence[aiosqlite.Row], snapshot: Snapshot) -> dict[i
         member_id: MemberUsage(days={day: DayTotals(*totals) for day, totals in days.items()})
         for member_id, days in settled.items()
     }
-    for member, (tx_id, station_id, _, id_token, started_at, _, *meters) in running:
+    for member, (tx_id, station_id, id_token, counted_at, meters) in running:
         session_id = str(tx_id)
         start = SessionStart(
             session_id,
             member.id,
             normalize_token(id_token or ""),
             station_id,
-            parse_ocpp_datetime(started_at),
+            counted_at,
             snapshot.tariff_for(station_id) or FREE,
         )
         tz = snapshot.organisations[member.org_id].tz
@@ -103,6 +107,16 @@ def usage_from_rows(rows: Sequence[aiosqlite.Row], snapshot: Snapshot) -> dict[i
             counters = update_meter(counters, session_id, reading)
         usage[member.id] = counters
     return usage
+
+
+def _counted_at(started_at: str | None, counted_at: str | None, created_at: str) -> datetime | None:
+    """The instant a transaction counts at: recorded when counted (schema 6), else derived
+    by the same rule (``policy_engine.counted_start``) for rows written before."""
+    if counted_at is not None:
+        return parse_ocpp_datetime(counted_at)
+    if started_at is None:
+        return None
+    return counted_start(parse_ocpp_datetime(started_at), parse_ocpp_datetime(created_at))
 
 
 def _energy(

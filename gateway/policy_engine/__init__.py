@@ -39,7 +39,7 @@ Modules: `decision` (outcome, OCPP status mapping), `model` (what a
 snapshot holds), `snapshot` (`Snapshot`, built whole or patched member by
 member; `views`, `layered`), `hours`, `periods`, `localtime`, `tariff`, `usage`,
 `combine`, `caps`, `decide` (rules 1–7) and `policy_rules` (8–14),
-`running`, `explain`.
+`running`, `explain`, `start_time` (the instant a session counts at).
 """
 
 from .caps import Breach, Refusal, admits_unused, check_limits, check_running_caps, reserve
@@ -73,6 +73,7 @@ from .model import (
 from .periods import Period, PeriodKind, period_bounds, period_days
 from .running import Action, RunningVerdict, recheck_running, reserve_start, running_headroom
 from .snapshot import MemberChange, Snapshot
+from .start_time import MAX_START_AGE, counted_start
 from .tariff import FREE, Tariff
 from .usage import (
     EMPTY_USAGE,
@@ -93,6 +94,7 @@ __all__ = [
     "ALL_STATIONS",
     "EMPTY_USAGE",
     "FREE",
+    "MAX_START_AGE",
     "Action",
     "AuthRequest",
     "AuthStatus",
@@ -137,6 +139,7 @@ __all__ = [
     "admits_unused",
     "check_limits",
     "check_running_caps",
+    "counted_start",
     "decide",
     "explain",
     "flag_offline",

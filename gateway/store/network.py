@@ -271,10 +271,11 @@ class NetworkStore:
     async def usage_rows(self, member_id: int, since: datetime) -> list[aiosqlite.Row]:
         """The member's transactions that may count against a cap (as ``PolicyStore``)."""
         return await self._db.fetchall(
-            "SELECT id, charge_point_id, member_id, id_token, started_at, state, energy_wh,"
-            " meter_start_wh, meter_first_wh, meter_last_wh, cost FROM transactions"
-            " WHERE member_id = ? AND (started_at >= ? OR state = 'Open') ORDER BY id",
-            (member_id, to_text(since)),
+            "SELECT id, charge_point_id, member_id, id_token, started_at, counted_at, created_at,"
+            " state, energy_wh, meter_start_wh, meter_first_wh, meter_last_wh, cost"
+            " FROM transactions WHERE member_id = ?"
+            " AND (created_at >= ? OR counted_at >= ? OR state = 'Open') ORDER BY id",
+            (member_id, to_text(since), to_text(since)),
         )
 
     async def explain_rows(

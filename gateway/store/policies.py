@@ -298,11 +298,18 @@ class PolicyStore:
         return await self._db.write(op)
 
     async def usage_rows(self, since: datetime) -> list[aiosqlite.Row]:
-        """Transactions that may count against a cap: started since ``since``, or still open."""
+        """Transactions that may count against a cap: counted since ``since``, or still open.
+
+        Rows of schema 5 and before have no ``counted_at``: the rule of
+        ``policy_engine.start_time`` gives it from ``started_at`` and ``created_at``, and
+        is never later than ``created_at``, so they are selected by ``created_at``.
+        """
         return await self._db.fetchall(
-            "SELECT id, charge_point_id, member_id, id_token, started_at, state, energy_wh,"
-            " meter_start_wh, meter_first_wh, meter_last_wh, cost FROM transactions"
-            " WHERE member_id IS NOT NULL AND (started_at >= ? OR state = 'Open')"
+            "SELECT id, charge_point_id, member_id, id_token, started_at, counted_at, created_at,"
+            " state, energy_wh, meter_start_wh, meter_first_wh, meter_last_wh, cost"
+            " FROM transactions"
+            " WHERE member_id IS NOT NULL"
+            " AND (created_at >= ? OR counted_at >= ? OR state = 'Open')"
             " ORDER BY id",
-            (to_text(since),),
+            (to_text(since), to_text(since)),
         )

@@ -45,6 +45,8 @@ class Authorization:
     reason: str
     member_id: int | None
     flagged: bool
+    counted_at: datetime | None = None
+    """For the token that started the transaction: the instant it counts at (caps)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,7 @@ _UPDATE_201 = (
     " connector_id = COALESCE(:conn, connector_id), offline = max(offline, :offline),"
     " updated_at = :now, started_at = COALESCE(:started, started_at),"
     " id_token = COALESCE(id_token, :token), member_id = COALESCE(member_id, :member),"
+    " counted_at = COALESCE(counted_at, :counted),"
     " auth_status = COALESCE(auth_status, :status), auth_reason = COALESCE(auth_reason, :reason),"
     " flagged = max(flagged, :flagged), flag_reason = COALESCE(flag_reason, :flag_reason),"
     " meter_first_wh = :meter_first, meter_last_wh = :meter_last, energy_wh = :energy,"
@@ -256,8 +259,8 @@ class TransactionStore:
             cur = db.execute(
                 "INSERT INTO transactions (charge_point_id, ocpp_version, start_key, connector_id,"
                 " id_token, member_id, auth_status, auth_reason, flagged, flag_reason, started_at,"
-                " meter_start_wh, reservation_id, created_at, updated_at)"
-                " VALUES (?, '1.6', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " counted_at, meter_start_wh, reservation_id, created_at, updated_at)"
+                " VALUES (?, '1.6', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     charge_point_id,
                     key,
@@ -269,6 +272,7 @@ class TransactionStore:
                     int(auth.flagged),
                     auth.reason if auth.flagged else None,
                     to_text(timestamp),
+                    to_text(auth.counted_at or timestamp),
                     payload["meterStart"],
                     payload.get("reservationId"),
                     stamp,
@@ -539,6 +543,9 @@ class TransactionStore:
                         "started": at if event_type == "Started" else None,
                         "token": id_token if with_token else None,
                         "member": auth.member_id if with_token and auth else None,
+                        "counted": to_text(auth.counted_at)
+                        if with_token and auth and auth.counted_at
+                        else None,
                         "status": auth.status if with_token and auth else None,
                         "reason": auth.reason if with_token and auth else None,
                         "flagged": int(auth.flagged) if with_token and auth else 0,

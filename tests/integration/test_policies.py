@@ -4,15 +4,19 @@ during a session, racing starts, and counters that survive a restart."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway import demo
 from gateway.app import create_app
+from gateway.policy_engine import counted_start, local_date
+from gateway.timeutil import parse_ocpp_datetime
 from simulators import ChargePoint16, ChargePoint201
-from tests.conftest import PASSWORDS, Harness, StartGateway
+from tests.conftest import PASSWORDS, Harness, MovableClock, StartGateway
 
 T0 = "2026-11-23T08:00:00Z"
 
@@ -180,23 +184,48 @@ async def test_racing_for_the_last_euro(gw: Harness) -> None:
     )
 
 
-async def test_counters_are_the_same_after_a_restart(start_gateway: StartGateway) -> None:
+async def test_counters_are_the_same_after_a_restart(
+    start_gateway: StartGateway, clock: MovableClock
+) -> None:
+    """Late, future and very old starts count at the same instant live and after a restart:
+    a start is believed from 30 days before its reception up to its reception
+    (``policy_engine.counted_start``); outside that, it counts when received."""
     gw = await start_gateway()
     await set_tariff(gw, "30")
     await set_policy(gw, "TAG-OK", {"session_caps": [{"limit": 2, "period": "day"}]})
+    now = clock()
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what a charger sends
+    reported = {
+        "an hour ago": now - timedelta(hours=1),
+        "three days ago (a charger offline)": now - timedelta(days=3),
+        "tomorrow (a clock ahead)": now + timedelta(days=1),
+        "in 1970 (a clock reset)": datetime(1970, 1, 1, tzinfo=UTC),
+    }
     async with ChargePoint16("CP16", url=gw.url, password=PASSWORDS["CP16"]) as cp:
         await cp.boot()
-        first = (await cp.start_transaction(1, "TAG-OK", 0, timestamp=T0))["transactionId"]
-        await cp.meter_values(1, transaction_id=first, energy_wh=2000)
-        await cp.stop_transaction(first, 3000, timestamp=T0)
-        running = (await cp.start_transaction(2, "TAG-OK", 0, timestamp=T0))["transactionId"]
-        await cp.meter_values(2, transaction_id=running, energy_wh=1500)
+        for connector, at in enumerate(reported.values(), start=1):
+            tx = (await cp.start_transaction(connector, "TAG-OK", 0, timestamp=at))["transactionId"]
+            await cp.meter_values(connector, transaction_id=tx, energy_wh=2000)
+            await cp.stop_transaction(tx, 3000, timestamp=at + timedelta(minutes=30))
+        running = await cp.start_transaction(9, "TAG-OK", 0, timestamp=now - timedelta(days=2))
+        await cp.meter_values(9, transaction_id=running["transactionId"], energy_wh=1500)
+    received = clock()
     member = gw.members["TAG-OK"]
     before = gw.gateway.cache.usage[member]
+    counted = [counted_start(at, received) for at in [*reported.values(), now - timedelta(days=2)]]
+    assert counted[:2] == [reported["an hour ago"], reported["three days ago (a charger offline)"]]
+    assert all(now <= at <= received for at in counted[2:4]), "counted when received"
+    per_day = Counter(local_date(at, ZoneInfo("UTC")).toordinal() for at in counted)
+    assert {day: t.sessions for day, t in before.days.items()} == per_day
+    rows = await gw.db_rows("SELECT started_at, counted_at FROM transactions ORDER BY id")
+    assert [parse_ocpp_datetime(r["started_at"]) for r in rows] == [
+        *reported.values(),
+        now - timedelta(days=2),
+    ], "the charger's start is kept as reported"
     settings = gw.gateway.settings
     await gw.gateway.stop()
 
-    restarted = create_app(settings)
+    restarted = create_app(settings, clock=clock)
     await restarted.start()
     try:
         after = restarted.cache.usage[member]
@@ -206,7 +235,44 @@ async def test_counters_are_the_same_after_a_restart(start_gateway: StartGateway
         }
         url = f"ws://127.0.0.1:{restarted.ocpp_port}"
         async with ChargePoint16("CP16", url=url, password=PASSWORDS["CP16"]) as cp:
-            third = await cp.start_transaction(3, "TAG-OK", 0, timestamp="2026-11-23T10:00:00Z")
-        assert third["idTagInfo"]["status"] == "Blocked", "two sessions already today"
+            third = await cp.start_transaction(3, "TAG-OK", 0, timestamp=reported["an hour ago"])
+        today = local_date(reported["an hour ago"], ZoneInfo("UTC")).toordinal()
+        expected = "Blocked" if per_day[today] >= 2 else "Accepted"
+        assert third["idTagInfo"]["status"] == expected, per_day
+    finally:
+        await restarted.stop()
+
+
+async def test_a_2_0_1_session_counts_at_the_believed_start_live_and_after_a_restart(
+    start_gateway: StartGateway, clock: MovableClock
+) -> None:
+    """2.0.1: the start counted is that of the event bringing the token; one started while
+    offline two days ago counts in its own day, one stamped a year ahead counts now."""
+    gw = await start_gateway()
+    await set_policy(gw, "TAG-OK", {"session_caps": [{"limit": 5, "period": "day"}]})
+    now = clock().replace(microsecond=0)
+    offline_start, ahead = now - timedelta(days=2), now + timedelta(days=365)
+    async with ChargePoint201("CP201", url=gw.url, password=PASSWORDS["CP201"]) as cp:
+        await cp.boot()
+        late, _ = await cp.start_transaction("TAG-OK", offline=True, timestamp=offline_start)
+        await cp.end_transaction(late, 1000, timestamp=offline_start + timedelta(hours=1))
+        future, _ = await cp.start_transaction("TAG-OK", evse_id=2, timestamp=ahead)
+        await cp.end_transaction(future, 1000, timestamp=ahead + timedelta(hours=1))
+    received = clock()
+    member = gw.members["TAG-OK"]
+    before = {day: t.sessions for day, t in gw.gateway.cache.usage[member].days.items()}
+    utc = ZoneInfo("UTC")
+    days = [local_date(offline_start, utc).toordinal(), local_date(received, utc).toordinal()]
+    assert before == Counter(days)
+    rows = await gw.db_rows("SELECT counted_at FROM transactions ORDER BY id")
+    counted = [parse_ocpp_datetime(r["counted_at"]) for r in rows]
+    assert counted[0] == offline_start and now <= counted[1] <= received
+    settings = gw.gateway.settings
+    await gw.gateway.stop()
+    restarted = create_app(settings, clock=clock)
+    await restarted.start()
+    try:
+        after = {day: t.sessions for day, t in restarted.cache.usage[member].days.items()}
+        assert after == before
     finally:
         await restarted.stop()

@@ -31,6 +31,7 @@ from gateway.policy_engine import (
     TokenInfo,
     TokenStatus,
     TokenType,
+    counted_start,
     normalize_token,
     settle,
     start_session,
@@ -202,8 +203,8 @@ def test_gc_paused_resumes_only_a_collector_that_was_running(running: bool) -> N
 # ---- usage rebuilt from transactions -------------------------------------------------
 
 TRANSACTION_COLUMNS = (
-    "id", "charge_point_id", "member_id", "id_token", "started_at", "state", "energy_wh",
-    "meter_start_wh", "meter_first_wh", "meter_last_wh", "cost",
+    "id", "charge_point_id", "member_id", "id_token", "started_at", "counted_at", "created_at",
+    "state", "energy_wh", "meter_start_wh", "meter_first_wh", "meter_last_wh", "cost",
 )  # fmt: skip
 meter = st.one_of(st.none(), st.integers(-50, 40_000))
 transactions = st.lists(
@@ -211,6 +212,10 @@ transactions = st.lists(
         st.sampled_from(["CP-1", "CP-fee", "CP-gone"]),
         st.integers(1, 3),
         st.sampled_from(["2024-06-12T21:30:00Z", "2024-06-12T22:30:00Z", "2024-06-01T08:00:00Z"]),
+        # recorded (schema 6) or not (older rows: derived from started_at and created_at)
+        st.sampled_from([None, "2024-06-12T23:30:00Z", "2024-05-20T10:00:00Z"]),
+        # received: at the start, the next day, long after (the start not believed)
+        st.sampled_from(["2024-06-12T22:30:00Z", "2024-06-13T09:00:00Z", "2024-09-01T00:00:00Z"]),
         st.sampled_from(["Ended", "Ended", "Open"]),
         meter,
         meter,
@@ -225,7 +230,9 @@ def _usage_rows(values: list[tuple[Any, ...]]) -> list[sqlite3.Row]:
     db = sqlite3.connect(":memory:")
     db.row_factory = sqlite3.Row
     db.execute(f"CREATE TABLE transactions ({', '.join(TRANSACTION_COLUMNS)})")
-    db.executemany(f"INSERT INTO transactions VALUES ({', '.join('?' * 11)})", values)
+    db.executemany(
+        f"INSERT INTO transactions VALUES ({', '.join('?' * len(TRANSACTION_COLUMNS))})", values
+    )
     rows = db.execute("SELECT * FROM transactions ORDER BY id").fetchall()
     db.close()
     return rows
@@ -237,8 +244,14 @@ def _step_by_step(rows: list[sqlite3.Row], snapshot: Snapshot) -> dict[int, Memb
     usage: dict[int, MemberUsage] = {}
     for r in rows:
         member = snapshot.members.get(r["member_id"])
-        if member is None or r["started_at"] is None:
+        if member is None or (r["started_at"] is None and r["counted_at"] is None):
             continue
+        if r["counted_at"] is not None:
+            counted_at = parse_ocpp_datetime(r["counted_at"])
+        else:
+            counted_at = counted_start(
+                parse_ocpp_datetime(r["started_at"]), parse_ocpp_datetime(r["created_at"])
+            )
         org = snapshot.organisations[member.org_id]
         session_id = str(r["id"])
         tariff = snapshot.tariff_for(r["charge_point_id"]) or FREE
@@ -247,7 +260,7 @@ def _step_by_step(rows: list[sqlite3.Row], snapshot: Snapshot) -> dict[int, Memb
             member.id,
             normalize_token(r["id_token"] or ""),
             r["charge_point_id"],
-            parse_ocpp_datetime(r["started_at"]),
+            counted_at,
             tariff,
         )
         counters = start_session(usage.get(member.id, MemberUsage()), start, org.tz)
@@ -282,7 +295,7 @@ def test_usage_is_what_starts_meter_values_and_stops_make(
         )
     )
     rows = _usage_rows(
-        [(i, cp, m, "tok", at, state, *meters, None) for i, (cp, m, at, state, *meters) in
-         enumerate(values, start=1)]
+        [(i, cp, m, "tok", at, counted, received, state, *meters, None)
+         for i, (cp, m, at, counted, received, state, *meters) in enumerate(values, start=1)]
     )  # fmt: skip
     assert usage_from_rows(rows, snapshot) == _step_by_step(rows, snapshot)
