@@ -9,20 +9,50 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from gateway.app import Gateway, create_app
 from gateway.config import DatabaseSettings, HttpSettings, LogSettings, OcppSettings, Settings
 from gateway.logs import configure_logging
 from gateway.security.passwords import hash_password
 
+# Hypothesis: derandomised in CI (each test draws the same examples on every run, so a
+# failure there fails again on any machine); elsewhere random, with the reproduction blob
+# printed on failure. HYPOTHESIS_PROFILE picks either.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)
+
 PASSWORDS = {"CP16": "password-of-cp16", "CP201": "password-of-cp201", "CPX": "password-of-cpx!"}
 GROUP = "ORG-GROUP"
 ORGANISATION = "Test Org"
+
+
+class MovableClock:
+    """The gateway's clock in tests: real time plus an offset a test moves forward.
+
+    Every in-process gateway of the fixtures runs on one, and the fixtures write
+    their data at its time. ``make test-dates`` moves real time itself (libfaketime)
+    to run the date-sensitive tests at chosen instants (month end, DST, year end).
+    """
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
 
 
 @dataclass
@@ -42,7 +72,8 @@ class Harness:
         token_status: str = "Active",
         expires_at: datetime | None = None,
     ) -> int:
-        gw, now = self.gateway, datetime.now(UTC)
+        gw = self.gateway
+        now = gw.clock()
         org = await gw.members.ensure_organisation(ORGANISATION, now, group_token=GROUP)
         member = await gw.members.add_member(
             org,
@@ -73,17 +104,17 @@ StartGateway = Callable[..., Awaitable[Harness]]
 
 
 @pytest.fixture
-async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
-    """Start gateways with chosen OCPP settings; every one is stopped at the end."""
+async def start_gateway(tmp_path: Path, clock: MovableClock) -> AsyncIterator[StartGateway]:
+    """Start gateways with chosen OCPP settings on the test's clock; all stopped at the end."""
     configure_logging("json", "warning")
     started: list[Gateway] = []
 
     async def start(**ocpp: Any) -> Harness:
         folder = tmp_path / f"gw{len(started)}"
-        gw = create_app(gateway_settings(folder, **ocpp))
+        gw = create_app(gateway_settings(folder, **ocpp), clock=clock)
         await gw.start()
         started.append(gw)
-        now = datetime.now(UTC)
+        now = clock()
         org = await gw.members.ensure_organisation(ORGANISATION, now, group_token=GROUP)
         for cpid, password in PASSWORDS.items():
             await gw.stations.add(cpid, hash_password(password, n=2**10), now, organisation_id=org)

@@ -10,7 +10,7 @@ import email.policy
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from gateway.app import create_app
 from gateway.config import AdminSettings
 from gateway.logs import configure_logging
 from simulators import ChargePoint16
-from tests.conftest import Harness, gateway_settings
+from tests.conftest import Harness, MovableClock, gateway_settings
 from tests.integration.admin.conftest import ACME_PASSWORD, ACME_STATION, Org
 
 LINK = re.compile(r"https?://\S+/api/v1/invitations/accept\?token=\S+")
@@ -65,16 +65,6 @@ class Mailbox:
         raise AssertionError(f"no mail to {address}: {[m['To'] for m in self.messages]}")
 
 
-class MovableClock:
-    """The gateway's clock: real time plus an offset a test moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
 @pytest.fixture
 async def mailbox() -> AsyncIterator[tuple[Mailbox, int]]:
     box = Mailbox()
@@ -84,11 +74,6 @@ async def mailbox() -> AsyncIterator[tuple[Mailbox, int]]:
     yield box, port
     server.close()
     await server.wait_closed()
-
-
-@pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
 
 
 @pytest.fixture
