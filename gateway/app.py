@@ -242,6 +242,8 @@ class Gateway:
         try:
             while True:
                 await asyncio.sleep(CACHE_POLL_SECONDS)
+                if self.db.health.fault is not None:
+                    continue  # the poll reads through the writer, refused meanwhile
                 try:
                     await self.cache_updater.poll()
                 except Exception as exc:
@@ -259,6 +261,7 @@ class Gateway:
             await asyncio.sleep(interval)
             try:
                 if await self.db.check_health():
+                    self.policies.close_readers()  # its connection is to the file gone
                     await self.reload_cache(with_usage=True)
                     self.metrics.open_transactions.set(await self.transactions.count_open())
                 last_error = ""

@@ -60,11 +60,13 @@ class Harness:
         return [dict(r) for r in await self.gateway.db.fetchall(sql, params)]
 
 
-def gateway_settings(tmp_path: Path, **ocpp: Any) -> Settings:
+def gateway_settings(
+    tmp_path: Path, database: dict[str, Any] | None = None, **ocpp: Any
+) -> Settings:
     return Settings(
         ocpp=OcppSettings(host="127.0.0.1", port=0, **ocpp),
         http=HttpSettings(host="127.0.0.1", port=0),
-        database=DatabaseSettings(path=tmp_path / "gateway.sqlite3"),
+        database=DatabaseSettings(path=tmp_path / "gateway.sqlite3", **(database or {})),
         log=LogSettings(format="json", level="warning"),
     )
 
@@ -74,13 +76,13 @@ StartGateway = Callable[..., Awaitable[Harness]]
 
 @pytest.fixture
 async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
-    """Start gateways with chosen OCPP settings; every one is stopped at the end."""
+    """Start gateways with chosen OCPP (and database) settings; each is stopped at the end."""
     configure_logging("json", "warning")
     started: list[Gateway] = []
 
-    async def start(**ocpp: Any) -> Harness:
+    async def start(database: dict[str, Any] | None = None, **ocpp: Any) -> Harness:
         folder = tmp_path / f"gw{len(started)}"
-        gw = create_app(gateway_settings(folder, **ocpp))
+        gw = create_app(gateway_settings(folder, database, **ocpp))
         await gw.start()
         started.append(gw)
         now = datetime.now(UTC)

@@ -343,8 +343,9 @@ class Database:
     async def _commit_batch(self, batch: list[_Pending[Any]]) -> None:
         """One transaction for the batch: runs of synchronous ops each in one hop, the
         asynchronous ops one statement at a time, the COMMIT with the last run."""
-        if self.health.fault is not None:  # queued before the fault was seen
-            _settle(batch, [_Outcome(error=StorageUnavailable(self.health.fault))] * len(batch))
+        fault = self.health.fault or self.files.shm_unwritable()
+        if fault is not None:  # queued before the fault was seen, or seen just now
+            _settle(batch, [_Outcome(error=self._faulted(fault))] * len(batch))
             return
         db, raw = self._writer_db, self._raw_writer
         assert db is not None and raw is not None

@@ -153,6 +153,13 @@ class StoreFiles:
                 return Fault(FaultKind.REPLACED, f"{path} is not the file the gateway opened")
         return None
 
+    def shm_unwritable(self) -> Fault | None:
+        """SQLite writes the ``-shm`` through a shared mapping: a write to it once it cannot
+        be written (immutable) kills the process with SIGBUS. Looked at before every batch."""
+        if os.access(self.shm, os.W_OK) or not self.shm.exists():
+            return None
+        return Fault(FaultKind.READ_ONLY, f"{self.shm} is not writable")
+
     def reappeared(self) -> bool:
         """A database file is at the path again (restored by an operator)."""
         return _identity(self.path) is not None
