@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from simulators import ChargePoint16, ChargePoint201
 from tests.adversity.test_crash_and_shutdown import register
 from tests.conftest import PASSWORDS, Harness, StartGateway, spawn_gateway
+from tests.integration.admin.conftest import make_org
 
 FAST_PROBE = {"health_interval": 0.05}
 FAULT_LOGGED = "database cannot take durable writes; chargers are asked to come back later"
@@ -140,12 +141,17 @@ async def test_deleted_directory_refuses_durable_work_until_the_file_is_put_back
 async def test_read_only_files_refuse_durable_work_and_recover(gw_fast: Harness) -> None:
     gw = gw_fast
     path = gw.gateway.settings.database.path
+    org = await make_org(gw, "Acme", "owner@acme.test")
     cs = ChargePoint201("CP201", url=gw.url, password=PASSWORDS["CP201"])
     await cs.connect()
     await cs.boot()
     with unwritable(*db_files(path)[:2]):
         body = await wait_readiness(gw.http, 503)
         assert body["reasons"]["database"].startswith("read_only: ")
+        async with org.owner as owner:
+            edit = await owner.patch(f"/members/{org.owner_id}", json={"first_name": "Olga"})
+        assert edit.status_code == 503
+        assert edit.json()["error"].startswith("the database cannot take writes now (read_only")
         assert (await cs.authorize("TAG-OK"))["idTokenInfo"]["status"] == "Accepted"
         await assert_closed_unanswered(cs, cs.start_transaction("TAG-OK", transaction_id="ro-1"))
         assert (await refused_handshake(gw.url, "CP201")).response.status_code == 503
