@@ -2,9 +2,15 @@
 
 Nothing here runs at import time. :class:`Gateway` owns every background task
 it starts (the database writer through :class:`Database`, the cache reloader,
-the HTTP server, connection replacement) and stops them in order:
-stop accepting, finish the messages being handled, close chargers with 1001,
-commit, close the database.
+the HTTP server, connection replacement, the database's health probe) and
+stops them in order: stop accepting, finish the messages being handled, close
+chargers with 1001, commit, close the database.
+
+While the database cannot take durable writes (``gateway.store.health``),
+``/readyz`` answers 503 with the reason, new WebSocket handshakes get 503
+with ``Retry-After``, and a charger whose CALL needs a durable write is
+disconnected (1013) without an answer, so it keeps the message and sends it
+again later; answers from memory (Authorize, Heartbeat) go on.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from gateway.admin_api import AdminServices
 from gateway.config import Settings
 from gateway.enforcement import Enforcer
 from gateway.heap import HeapSteward
-from gateway.http_api import create_http_app
+from gateway.http_api import Readiness, create_http_app
 from gateway.members.service import AdminContext
 from gateway.metrics import Metrics
 from gateway.ocpp_handlers import v16, v201
@@ -59,6 +65,8 @@ class Gateway:
             settings.database.path,
             metrics=self.metrics,
             batch_max=settings.database.commit_batch_max,
+            max_bytes=settings.database.max_bytes,
+            min_free_bytes=settings.database.min_free_bytes,
         )
         self.stations = StationStore(self.db)
         self.members = MemberStore(self.db)
@@ -87,6 +95,7 @@ class Gateway:
             VerifiedCache(),
             self.metrics,
             self.passwords.verify,
+            self.storage_fault,
         )
         self.admin = AdminServices.create(
             AdminContext(
@@ -125,6 +134,7 @@ class Gateway:
                 validator(version, action, True)
         self._tasks.spawn(self._watch_cache(), "cache-reloader")
         self._tasks.spawn(self.heap.run(), "heap-steward")
+        self._tasks.spawn(self._watch_storage(), "storage-probe")
         ocpp = self.settings.ocpp
         self._ws_server = await serve(
             self._on_connection,
@@ -184,12 +194,23 @@ class Gateway:
         self.http_port = server.servers[0].sockets[0].getsockname()[1]
         self._http_task = asyncio.create_task(server.main_loop(), name="http")
 
-    async def readiness(self) -> dict[str, bool]:
-        return {
-            "database": await self.db.ping(),
+    async def readiness(self) -> Readiness:
+        fault = self.storage_fault()
+        reachable = await self.db.ping()
+        checks = {
+            "database": fault is None and reachable,
             "cache": self.cache.loaded,
             "listening": self._ws_server is not None and self._ws_server.is_serving(),
         }
+        reasons = {name: "not ready" for name, ok in checks.items() if not ok}
+        if fault is not None or not reachable:
+            reasons["database"] = fault or "not reachable"
+        return Readiness(checks, reasons)
+
+    def storage_fault(self) -> str | None:
+        """Why the database cannot take durable writes now; None while it can."""
+        fault = self.db.health.fault
+        return None if fault is None else fault.reason
 
     # -- background work ------------------------------------------------------------------
 
@@ -221,12 +242,33 @@ class Gateway:
         try:
             while True:
                 await asyncio.sleep(CACHE_POLL_SECONDS)
+                if self.db.health.fault is not None:
+                    continue  # the poll reads through the writer, refused meanwhile
                 try:
                     await self.cache_updater.poll()
                 except Exception as exc:
                     log.error("cache reload failed", error=repr(exc))
         finally:
             self.cache_updater.close()
+
+    async def _watch_storage(self) -> None:
+        """The one owner of the database's health probe: every ``health_interval`` seconds
+        (in the writer's turn, between two batches). A database reopened because a file was
+        put back at its path may hold other members and sessions: the cache is rebuilt."""
+        interval = self.settings.database.health_interval
+        last_error = ""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self.db.check_health():
+                    self.policies.close_readers()  # its connection is to the file gone
+                    await self.reload_cache(with_usage=True)
+                    self.metrics.open_transactions.set(await self.transactions.count_open())
+                last_error = ""
+            except Exception as exc:
+                if repr(exc) != last_error:
+                    log.error("database health probe failed", error=repr(exc))
+                last_error = repr(exc)
 
     # -- connections ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -194,6 +195,9 @@ async def _tokens(args: Any, members: MemberStore, org: int | None, now: datetim
 
 
 async def _serve(settings: Settings, demo: bool) -> None:
+    # A fatal signal (SIGBUS when a file SQLite maps, the -shm, is cut short under it;
+    # SIGSEGV) writes the Python traceback of every thread to stderr instead of nothing.
+    faulthandler.enable()
     if demo:
         from gateway import demo as demo_data
 

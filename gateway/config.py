@@ -87,8 +87,20 @@ class AdminSettings(_Section):
 
 
 class DatabaseSettings(_Section):
+    """The SQLite file, and when the gateway counts it as unable to take durable writes
+    (see ``gateway.store.health``)."""
+
     path: Path = Path("data/gateway.sqlite3")
     commit_batch_max: int = Field(256, ge=1, description="writes grouped in one commit at most")
+    health_interval: float = Field(
+        2.0, ge=0.05, le=60.0, description="seconds between two looks at the database's files"
+    )
+    min_free_bytes: int = Field(
+        16 * 1024 * 1024, ge=0, description="free space under which the database counts as full"
+    )
+    max_bytes: int | None = Field(
+        None, ge=65_536, description="largest size the database may grow to (none: the disk)"
+    )
 
 
 class LogSettings(_Section):

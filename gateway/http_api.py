@@ -9,16 +9,37 @@ in-memory cache at once. OpenAPI at ``/openapi.json``, interactive docs at
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway import admin_api
 from gateway.admin_api import AdminServices
 from gateway.metrics import Metrics
+from gateway.store.health import RETRY_AFTER_SECONDS, StorageUnavailable
 
-ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+@dataclass(frozen=True)
+class Readiness:
+    """Each check's result, and why each failing one fails."""
+
+    checks: dict[str, bool]
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+ReadinessCheck = Callable[[], Awaitable[Readiness]]
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """An admin write while the database cannot take durable writes: 503, nothing changed."""
+    assert isinstance(exc, StorageUnavailable)
+    return JSONResponse(
+        {"error": f"the database cannot take writes now ({exc.fault.reason})", "field": None},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def create_http_app(
@@ -33,6 +54,7 @@ def create_http_app(
     )
     if admin is not None:
         admin_api.mount(app, admin)
+    app.add_exception_handler(StorageUnavailable, storage_unavailable)
 
     @app.get("/metrics", tags=["operations"])
     async def prometheus_metrics() -> Response:
@@ -45,12 +67,14 @@ def create_http_app(
 
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
-        """Database reachable, authorization cache loaded, OCPP port listening."""
-        checks = await readiness()
-        ready = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": checks},
-            status_code=200 if ready else 503,
-        )
+        """Database reachable and taking durable writes, authorization cache loaded, OCPP
+        port listening; 503 with a reason per failing check otherwise."""
+        state = await readiness()
+        ready = all(state.checks.values())
+        body: dict[str, object] = {"status": "ready" if ready else "not ready"}
+        body["checks"] = state.checks
+        if not ready:
+            body["reasons"] = state.reasons
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return app

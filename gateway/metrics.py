@@ -238,6 +238,17 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=r,
         )
+        self.storage_faults = Counter(
+            "ocpp_gateway_storage_faults",
+            "Times the database stopped taking durable writes, by kind (gateway.store.health)",
+            ["kind"],
+            registry=r,
+        )
+        self.storage_writable = Gauge(
+            "ocpp_gateway_storage_writable",
+            "1 while the database takes durable writes, 0 while chargers are asked to come back",
+            registry=r,
+        )
         self.open_transactions = Gauge(
             "ocpp_gateway_open_transactions",
             "Transactions started and not yet ended",

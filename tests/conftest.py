@@ -91,11 +91,13 @@ class Harness:
         return [dict(r) for r in await self.gateway.db.fetchall(sql, params)]
 
 
-def gateway_settings(tmp_path: Path, **ocpp: Any) -> Settings:
+def gateway_settings(
+    tmp_path: Path, database: dict[str, Any] | None = None, **ocpp: Any
+) -> Settings:
     return Settings(
         ocpp=OcppSettings(host="127.0.0.1", port=0, **ocpp),
         http=HttpSettings(host="127.0.0.1", port=0),
-        database=DatabaseSettings(path=tmp_path / "gateway.sqlite3"),
+        database=DatabaseSettings(path=tmp_path / "gateway.sqlite3", **(database or {})),
         log=LogSettings(format="json", level="warning"),
     )
 
@@ -105,13 +107,14 @@ StartGateway = Callable[..., Awaitable[Harness]]
 
 @pytest.fixture
 async def start_gateway(tmp_path: Path, clock: MovableClock) -> AsyncIterator[StartGateway]:
-    """Start gateways with chosen OCPP settings on the test's clock; all stopped at the end."""
+    """Start gateways with chosen OCPP (and database) settings on the test's clock; each is
+    stopped at the end."""
     configure_logging("json", "warning")
     started: list[Gateway] = []
 
-    async def start(**ocpp: Any) -> Harness:
+    async def start(database: dict[str, Any] | None = None, **ocpp: Any) -> Harness:
         folder = tmp_path / f"gw{len(started)}"
-        gw = create_app(gateway_settings(folder, **ocpp), clock=clock)
+        gw = create_app(gateway_settings(folder, database, **ocpp), clock=clock)
         await gw.start()
         started.append(gw)
         now = clock()

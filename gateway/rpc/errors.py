@@ -26,8 +26,13 @@ handler failure         InternalError                 InternalError
 supported" is an action the version defines that the gateway does not handle
 (the ``ocpp`` package swaps these two; we follow the spec). When the message
 id cannot be read the CALLERROR carries ``"-1"``. ``errorDescription`` is cut
-to 255 characters. HTTP refusals before the upgrade (400, 401, 404, 429) are
-decided in ``gateway.transport.handshake``.
+to 255 characters. HTTP refusals before the upgrade (400, 401, 404, 429, and
+503 while the database cannot take durable writes) are decided in
+``gateway.transport.handshake``.
+
+A CALL whose durable write cannot be stored (``StorageUnavailable``) gets no
+CALLERROR: its connection is closed with 1013, so that the charger keeps the
+message (see ``gateway.transport.connection``).
 """
 
 from __future__ import annotations

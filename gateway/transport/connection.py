@@ -14,6 +14,14 @@ for the database is handed to a task of its own, which holds the
 connection's turn until its answer is sent. Anything else, and anything
 that arrives while a CALL is being handled, goes through the pump in order.
 
+A CALL whose durable write the database cannot take (``StorageUnavailable``,
+see ``gateway.store.health``) gets no answer: the connection is closed with
+1013 (Try Again Later). A CALLERROR would use up one of the charger's
+attempts at a transaction-related message and may make it drop the message
+(OCPP 1.6 §3.7 ``TransactionMessageAttempts``, 2.0.1 E11-E13); a charger that
+loses its connection keeps the message queued and sends it again once it
+is back.
+
 The gateway's own CALLs go through :meth:`ChargerConnection.call`: one
 outstanding at a time, each with a timeout. Work started on behalf of the
 connection (e.g. a remote stop decided by a handler) goes through
@@ -45,6 +53,7 @@ from gateway.rpc import frames
 from gateway.rpc.errors import Problem, RpcError, error_code
 from gateway.rpc.replay import NEVER_REPLAYED, ReplayCache, payload_digest
 from gateway.rpc.validation import known_actions, validate, validate_response, validator
+from gateway.store.health import StorageUnavailable
 from gateway.store.stations import StationRecord
 from gateway.tasks import TaskSet
 
@@ -230,8 +239,16 @@ class ChargerConnection:
             self._on_reply(frame)
 
     async def _on_call(self, call: frames.Call) -> None:
-        with _Reply(self, call) as reply:
-            reply.text = await self._answer(call)
+        try:
+            with _Reply(self, call) as reply:
+                reply.text = await self._answer(call)
+        except StorageUnavailable as exc:
+            log.warning(
+                "durable work not stored; closing with 1013 so the charger keeps it",
+                reason=exc.fault.reason,
+            )
+            await self.ws.close(1013, "try again later")
+            return
         await self._send(reply.text)
 
     async def _send(self, text: str) -> None:
@@ -457,6 +474,9 @@ class _Reply:
         try:
             if exc is None:
                 metrics.child(metrics.messages, conn.ocpp_version, action, "result").inc()
+            elif isinstance(exc, StorageUnavailable):  # no answer: the connection closes
+                metrics.child(metrics.messages, conn.ocpp_version, action, "deferred").inc()
+                return False
             elif isinstance(exc, RpcError):
                 self.text = conn._error_frame(exc, action)
             elif isinstance(exc, Exception):

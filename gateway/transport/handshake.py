@@ -1,7 +1,9 @@
 """Who may open a WebSocket, decided before the upgrade (OCPP-J 1.6 §3, 2.0.1 Part 4 §3, A00).
 
 In order: the identity (last path segment, percent-decoded, 1-48 characters
-of OCPP's identifierString without ``:``) or **400**; the station is known or
+of OCPP's identifierString without ``:``) or **400**; the gateway able to
+store what chargers send or **503** with ``Retry-After`` (not a failure of the
+address: the charger keeps its queued messages and comes back); the station is known or
 **404**; HTTP Basic credentials (Security Profile 1; the username equals the
 identity) or **401** with ``WWW-Authenticate``. Each 400/401/404 counts as a
 failure of the remote address; past the budget (see ``FailureThrottle``) the
@@ -26,6 +28,7 @@ from websockets.typing import Subprotocol
 from gateway.metrics import Metrics
 from gateway.security.passwords import VerifiedCache
 from gateway.security.throttle import FailureThrottle
+from gateway.store.health import RETRY_AFTER_SECONDS
 from gateway.store.stations import StationRecord
 
 _IDENTITY = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
@@ -66,8 +69,10 @@ class Handshake:
         verified: VerifiedCache,
         metrics: Metrics,
         verify: PasswordCheck,
+        unavailable: Callable[[], str | None],
     ) -> None:
         self._verify = verify
+        self._unavailable = unavailable
         self._stations = stations
         self._throttle = throttle
         self._verified = verified
@@ -116,6 +121,17 @@ class Handshake:
             identity = None
         if identity is None:
             return self._refuse(connection, HTTPStatus.BAD_REQUEST, "bad_identity", address, None)
+        if self._unavailable() is not None:
+            response = self._refuse(
+                connection,
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                address,
+                identity,
+                count_failure=False,
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         retry_after = self._throttle.retry_after(address)
         station = await self._stations(identity)
         if station is None:
