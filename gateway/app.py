@@ -21,6 +21,7 @@ import uvicorn
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from gateway.admin_api import AdminServices
+from gateway.bulk_work import ProcessWorker
 from gateway.config import Settings
 from gateway.enforcement import Enforcer
 from gateway.heap import HeapSteward
@@ -88,6 +89,7 @@ class Gateway:
             self.metrics,
             self.passwords.verify,
         )
+        self.bulk_worker = ProcessWorker()  # imports and exports, off the event loop
         self.admin = AdminServices.create(
             AdminContext(
                 self.db,
@@ -95,6 +97,7 @@ class Gateway:
                 settings.admin,
                 refresh=self.refresh_cache,
                 connected=self.connections.__contains__,
+                worker=self.bulk_worker,
             )
         )
         self._tasks = TaskSet("gateway")
@@ -294,6 +297,7 @@ class Gateway:
             self._http.should_exit = True
             await self._http_task
             await self._http.shutdown()
+        self.bulk_worker.close()
         await self.db.close()
         log.info("gateway stopped")
 
