@@ -179,22 +179,22 @@ class MemberSync:
         return ImportResult(False, planned)
 
     async def _write(self, planned: Planned, progress: Progress | None) -> None:
-        total = len(planned.chunks)
+        written = 0
         for done, chunk in enumerate(planned.chunks):
             try:
-                await self.ctx.db.write_bulk(partial(store.run_chunk, chunk=chunk))
+                written += await self.ctx.db.write_bulk(partial(store.run_chunk, chunk=chunk))
             except sqlite3.IntegrityError:  # only if the checks missed a clash
-                written = "nothing was applied" if done == 0 else (
-                    f"the first {done} of {total} parts were written: correct the file and"
+                so_far = "nothing was applied" if done == 0 else (
+                    f"{written:,} of {planned.rows:,} rows were written: correct the file and"
                     " import it again to finish (an import converges)"
                 )  # fmt: skip
                 raise Conflict(
                     "the file clashes with the organisation's members (a duplicate email,"
-                    f" identifier or token); {written}",
+                    f" identifier or token); {so_far}",
                     field="file",
                 ) from None
             if progress is not None:
-                progress("writing", done + 1, total)
+                progress("writing", written, planned.rows)
 
     # -- export ------------------------------------------------------------------------------
 

@@ -132,6 +132,7 @@ class Planned:
     rejection: tuple[str, str | None] | None
     counts: dict[str, int]
     chunks: list[bytes]
+    rows: int  # of the writes, in every chunk
     changed: list[int]
 
 
@@ -142,24 +143,27 @@ def plan_file(job: ImportJob, progress: Progress | None = None) -> Planned:
         rows, file_errors = _rows(job, timezone, progress)
         if file_errors:
             report = ImportReport(job.dry_run, job.apply_valid, False, Plan(rows=0), file_errors)
-            return _planned(report, [], [])
+            return _planned(report)
         file_tokens = [t for row in rows for t in row.tokens or ()]
         with _without_gc():
             state = store.load_state(db, job.organisation_id, file_tokens)
             plan = plan_import(rows, state, job.actor, progress)
             report = ImportReport(job.dry_run, job.apply_valid, False, plan, plan.errors)
             if job.dry_run or report.rejected:
-                return _planned(report, [], [])
+                return _planned(report)
             program = store.write_program(
                 db, state, plan, job.now, job.auditor, _summary(plan, job.apply_valid)
             )
             report.applied = True  # once the service has written every chunk
-            return _planned(report, store.chunks_of(program, job.chunk_rows), program.changed)
+            return _planned(report, program, job.chunk_rows)
 
 
-def _planned(report: ImportReport, chunks: list[bytes], changed: list[int]) -> Planned:
-    body = json.dumps(report.as_dict(), ensure_ascii=False, separators=(",", ":"))
-    return Planned(body.encode(), report.rejection(), report.counts(), chunks, changed)
+def _planned(report: ImportReport, program: store.Program | None = None, size: int = 0) -> Planned:
+    body = json.dumps(report.as_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+    if program is None:
+        return Planned(body, report.rejection(), report.counts(), [], 0, [])
+    chunks = store.chunks_of(program, size)
+    return Planned(body, None, report.counts(), chunks, program.rows(), program.changed)
 
 
 def _summary(plan: Plan, apply_valid: bool) -> dict[str, Any]:

@@ -45,7 +45,8 @@ async def start(tmp_path: Path, admin: AdminSettings) -> Harness:
 @pytest.fixture
 async def small_chunks(tmp_path: Path) -> AsyncIterator[Harness]:
     """A gateway whose imports take 128 KiB at most and write 40 rows per transaction."""
-    harness = await start(tmp_path, AdminSettings(import_max_bytes=128 * 1024, import_chunk_rows=40))
+    admin = AdminSettings(import_max_bytes=128 * 1024, import_chunk_rows=40)
+    harness = await start(tmp_path, admin)
     yield harness
     await harness.gateway.stop()
 
