@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+WORKER_NICENESS = 10
+"""The worker's scheduling priority below the gateway's: on a core shared with the event
+loop, the loop gets the CPU first when both want it."""
 
 
 class BulkWorker(Protocol):
@@ -50,7 +54,8 @@ class ThreadWorker:
 
 class ProcessWorker:
     """In one worker process, started at the first job (``forkserver``: a fork of a small
-    server process, never of the gateway's threads) and kept until :meth:`close`."""
+    server process, never of the gateway's threads), at a lower priority
+    (:data:`WORKER_NICENESS`), and kept until :meth:`close`."""
 
     in_process = False
 
@@ -60,7 +65,9 @@ class ProcessWorker:
     async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=context, initializer=_lower_priority
+            )
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def close(self) -> None:
@@ -68,3 +75,8 @@ class ProcessWorker:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _lower_priority() -> None:
+    """In the worker process, once: yield the CPU to the gateway's event loop."""
+    os.nice(WORKER_NICENESS)
