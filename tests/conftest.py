@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from gateway.app import Gateway, create_app
-from gateway.config import DatabaseSettings, HttpSettings, LogSettings, OcppSettings, Settings
+from gateway.config import (
+    AdminSettings,
+    DatabaseSettings,
+    HttpSettings,
+    LogSettings,
+    OcppSettings,
+    Settings,
+)
 from gateway.logs import configure_logging
 from gateway.security.passwords import hash_password
 
@@ -78,9 +85,12 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
     configure_logging("json", "warning")
     started: list[Gateway] = []
 
-    async def start(**ocpp: Any) -> Harness:
+    async def start(*, admin: AdminSettings | None = None, **ocpp: Any) -> Harness:
         folder = tmp_path / f"gw{len(started)}"
-        gw = create_app(gateway_settings(folder, **ocpp))
+        settings = gateway_settings(folder, **ocpp)
+        if admin is not None:
+            settings = settings.model_copy(update={"admin": admin})
+        gw = create_app(settings)
         await gw.start()
         started.append(gw)
         now = datetime.now(UTC)

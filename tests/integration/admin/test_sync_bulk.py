@@ -13,42 +13,24 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.bulk_work import ThreadWorker
 from gateway.config import AdminSettings
-from gateway.logs import configure_logging
 from gateway.members.csv_sync import MemberSync
 from gateway.members.service import Actor, AdminContext, MemberService
-from gateway.security.passwords import hash_password
 from gateway.store.database import Database
 from simulators import ChargePoint16
-from tests.conftest import GROUP, ORGANISATION, PASSWORDS, Harness, gateway_settings
+from tests.conftest import PASSWORDS, Harness, StartGateway
 
 HEADER = "identifier,first_name,last_name,email,phone,role,status,groups,tokens,valid_until\n"
 OWNER = ",Olivia,Owner,owner@acme.test,,Owner,,,,\n"
 
 
-async def start(tmp_path: Path, admin: AdminSettings) -> Harness:
-    configure_logging("json", "warning")
-    settings = gateway_settings(tmp_path).model_copy(update={"admin": admin})
-    gw = create_app(settings)
-    await gw.start()
-    now = datetime.now(UTC)
-    org = await gw.members.ensure_organisation(ORGANISATION, now, group_token=GROUP)
-    for cpid, password in PASSWORDS.items():
-        await gw.stations.add(cpid, hash_password(password, n=2**10), now, organisation_id=org)
-    harness = Harness(gw, f"ws://127.0.0.1:{gw.ocpp_port}", f"http://127.0.0.1:{gw.http_port}")
-    await harness.add_token("TAG-OK")
-    return harness
-
-
 @pytest.fixture
-async def small_chunks(tmp_path: Path) -> AsyncIterator[Harness]:
+async def small_chunks(start_gateway: StartGateway) -> Harness:
     """A gateway whose imports take 128 KiB at most and write 40 rows per transaction."""
-    admin = AdminSettings(import_max_bytes=128 * 1024, import_chunk_rows=40)
-    harness = await start(tmp_path, admin)
-    yield harness
-    await harness.gateway.stop()
+    return await start_gateway(
+        admin=AdminSettings(import_max_bytes=128 * 1024, import_chunk_rows=40)
+    )
 
 
 async def acme(harness: Harness) -> tuple[int, httpx.AsyncClient]:
