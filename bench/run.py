@@ -6,7 +6,8 @@
 3. for each target (the bare ``websockets`` server, the ``ocpp`` package's
    accept-all server, the gateway on a copy of the dataset): idle chargers
    (RSS per charger), a fixed Authorize rate, a reconnect storm, Authorize
-   saturation at several sizes, full sessions;
+   saturation at several sizes, full sessions; for the gateway, sessions and Heartbeats
+   beside a 100,000-row member import (:mod:`bench.import_isolation`);
 4. prints a table and the gateway's ratios against both references and
    writes every figure to ``bench-results/latest.json``.
 
@@ -29,12 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import dataset, scenarios, targets
+from bench import dataset, import_isolation, scenarios, targets
 from bench.report import goals, ratios, render
 from simulators.load.cli import raise_open_file_limit
 
 TARGETS = ("bare", "ocpp", "gateway")
-SCENARIOS = ("fixed", "saturation", "sessions")
+SCENARIOS = ("fixed", "saturation", "sessions", "import")
 SETTLE_SECONDS = 5.0
 """Between scenarios: the chargers of one have left before the next measures. The
 gateway's heap steward acts after 2 s without arrivals or departures, and its
@@ -121,6 +122,10 @@ async def bench_target(
         if "sessions" in chosen:
             print(f"[{name}] sessions, {plan.session_chargers} chargers", file=sys.stderr)
             out["sessions"] = await scenarios.sessions(target, plan)
+        if "import" in chosen and name == "gateway":
+            await asyncio.sleep(SETTLE_SECONDS)
+            database = results / "gateway.sqlite3"
+            out["import"] = await import_isolation.scenario(target, database, plan, scenarios.fleet)
     finally:
         out["exit_code"] = await target.stop()
     out["seconds"] = round(time.monotonic() - started, 1)
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
-        help="fixed (idle chargers, fixed rate, storm), saturation, sessions",
+        help="fixed (idle chargers, fixed rate, storm), saturation, sessions, import",
     )
     args = parser.parse_args(argv)
     plan = scenarios.Plan.quick() if args.quick else scenarios.Plan()
@@ -186,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     output = results / "latest.json"
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(render(report))
+    for found in (t["import"] for t in report["targets"].values() if "import" in t):
+        print("\n".join(import_isolation.render(found)))
     print(f"\nfigures written to {output}")
     return 0
 

@@ -15,7 +15,9 @@ Scenarios (the issue's list, with the same mix for every target):
 ``fixed-rate``    Authorize at a fixed total rate (open loop) with N connected;
 ``storm``         every connection dropped at once: time until all booted again;
 ``authorize-K``   Authorize saturation (closed loop) with K chargers;
-``sessions``      full sessions (Start, 10 MeterValues, Stop; durable writes).
+``sessions``      full sessions (Start, 10 MeterValues, Stop; durable writes);
+``import``        (gateway only) sessions and Heartbeats beside a 100,000-row member
+                  import through the API (:mod:`bench.import_isolation`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Plan:
     session_seconds: float = 15.0
     session_meter_values: int = 10
     warmup_seconds: float = 2.0
+    import_rows: int = 100_000
+    import_chargers: int = 100
+    import_rate: float = 50.0
 
     @classmethod
     def quick(cls) -> Plan:
@@ -61,6 +66,9 @@ class Plan:
             session_chargers=50,
             session_seconds=4.0,
             warmup_seconds=1.0,
+            import_rows=10_000,
+            import_chargers=20,
+            import_rate=20.0,
         )
 
 

@@ -27,6 +27,7 @@ import uvicorn
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from gateway.admin_api import AdminServices
+from gateway.bulk_work import ProcessWorker
 from gateway.config import Settings
 from gateway.enforcement import Enforcer
 from gateway.heap import HeapSteward
@@ -97,6 +98,7 @@ class Gateway:
             self.passwords.verify,
             self.storage_fault,
         )
+        self.bulk_worker = ProcessWorker()  # imports and exports, off the event loop
         self.admin = AdminServices.create(
             AdminContext(
                 self.db,
@@ -104,6 +106,7 @@ class Gateway:
                 settings.admin,
                 refresh=self.refresh_cache,
                 connected=self.connections.__contains__,
+                worker=self.bulk_worker,
             )
         )
         self._tasks = TaskSet("gateway")
@@ -336,6 +339,7 @@ class Gateway:
             self._http.should_exit = True
             await self._http_task
             await self._http.shutdown()
+        self.bulk_worker.close()
         await self.db.close()
         log.info("gateway stopped")
 

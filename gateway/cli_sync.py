@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gateway.config import Settings
-from gateway.members.csv_sync import ImportReport, MemberSync
+from gateway.members.csv_sync import ImportResult, MemberSync
 from gateway.members.errors import ServiceError
 from gateway.members.service import Actor, AdminContext
 from gateway.members.statistics import (
@@ -207,7 +207,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def summary(report: ImportReport) -> str:
+def summary(report: ImportResult) -> str:
     counts = report.counts()
     text = (
         f"added {counts['added']}, updated {counts['updated']}, unchanged {counts['unchanged']},"

@@ -67,7 +67,7 @@ class HttpSettings(_Section):
 
 
 class AdminSettings(_Section):
-    """The admin API: activation links and invitation e-mail.
+    """The admin API: activation links, invitation e-mail, and member imports' limits.
 
     Without ``smtp_host`` invitations are not mailed: the activation link is
     logged and returned to the operator who invited.
@@ -84,6 +84,15 @@ class AdminSettings(_Section):
     smtp_starttls: bool = False
     smtp_timeout: float = Field(10.0, gt=0)
     mail_from: str = "ocpp-gateway@localhost"
+    import_max_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="the largest member file an import takes (413)"
+    )
+    import_max_rows: int = Field(
+        200_000, ge=1, description="the most rows after the header a member file may have"
+    )
+    import_chunk_rows: int = Field(
+        1000, ge=1, description="rows an import writes per transaction (chargers go between)"
+    )
 
 
 class DatabaseSettings(_Section):

@@ -17,7 +17,14 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from gateway.app import Gateway, create_app
-from gateway.config import DatabaseSettings, HttpSettings, LogSettings, OcppSettings, Settings
+from gateway.config import (
+    AdminSettings,
+    DatabaseSettings,
+    HttpSettings,
+    LogSettings,
+    OcppSettings,
+    Settings,
+)
 from gateway.logs import configure_logging
 from gateway.security.passwords import hash_password
 
@@ -112,9 +119,17 @@ async def start_gateway(tmp_path: Path, clock: MovableClock) -> AsyncIterator[St
     configure_logging("json", "warning")
     started: list[Gateway] = []
 
-    async def start(database: dict[str, Any] | None = None, **ocpp: Any) -> Harness:
+    async def start(
+        database: dict[str, Any] | None = None,
+        *,
+        admin: AdminSettings | None = None,
+        **ocpp: Any,
+    ) -> Harness:
         folder = tmp_path / f"gw{len(started)}"
-        gw = create_app(gateway_settings(folder, database, **ocpp), clock=clock)
+        settings = gateway_settings(folder, database, **ocpp)
+        if admin is not None:
+            settings = settings.model_copy(update={"admin": admin})
+        gw = create_app(settings, clock=clock)
         await gw.start()
         started.append(gw)
         now = clock()

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import aiosqlite
 import structlog
 
+from gateway.bulk_work import BulkWorker, ThreadWorker
 from gateway.config import AdminSettings
 from gateway.members import network_values
 from gateway.members.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
@@ -151,6 +152,8 @@ class AdminContext:
     settings: AdminSettings = field(default_factory=AdminSettings)
     refresh: Refresh = _no_refresh
     connected: Callable[[str], bool | None] = _not_known
+    worker: BulkWorker = field(default_factory=ThreadWorker)
+    """Where bulk work (imports, exports) runs: the gateway's is a process."""
     store: AdminStore = field(init=False)
     members: MemberStore = field(init=False)
     policies: PolicyStore = field(init=False)
@@ -158,6 +161,8 @@ class AdminContext:
 
     def __post_init__(self) -> None:
         self._inflight: set[asyncio.Future[Any]] = set()
+        self.bulk_lock = asyncio.Lock()
+        """Held by an import from reading the organisation to its last chunk; changes wait."""
         self.store = AdminStore(self.db)
         self.members = MemberStore(self.db)
         self.policies = PolicyStore(self.db)
@@ -188,8 +193,9 @@ class AdminContext:
         op: Callable[[aiosqlite.Connection, datetime], Awaitable[T]],
         refresh: Collection[int] | bool | None,
     ) -> T:
-        now = self.clock()
-        result = await self.db.write(lambda db: op(db, now))
+        async with self.bulk_lock:
+            now = self.clock()
+            result = await self.db.write(lambda db: op(db, now))
         if refresh is not False:
             try:
                 await self.refresh(None if refresh is None or refresh is True else refresh)

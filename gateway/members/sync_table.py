@@ -1,5 +1,11 @@
 """Member files in and out: CSV (UTF-8) and XLSX (first sheet), as tables of text cells.
 
+Limits, checked while reading (a file past them is refused whole, before any
+row is checked): at most ``max_rows`` rows after the header (the
+``admin.import_max_rows`` setting; CSV records or sheet rows, empty ones
+included) and :data:`MAX_COLUMNS` cells per row (empty trailing cells
+aside). The byte size is checked before (``admin.import_max_bytes``).
+
 CSV: UTF-8, with or without a byte order mark, or the charset the request's
 ``Content-Type`` names; the delimiter is the one of ``,`` ``;`` or tab that
 the header line uses most. XLSX: the first sheet; numbers, dates and
@@ -26,6 +32,9 @@ from gateway.members.sync_rows import RowError, SourceRow, Table
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX_TYPE}
+MAX_COLUMNS = 50
+"""The most cells a row may have (the file's columns are at most the ten of an import)."""
+DEFAULT_MAX_ROWS = 200_000
 
 
 class TableError(Exception):
@@ -54,16 +63,26 @@ def file_kind(content_type: str | None) -> tuple[str, str | None] | None:
     return None
 
 
-def read_table(data: bytes, kind: str, charset: str | None = None) -> Table:
+def read_table(
+    data: bytes, kind: str, charset: str | None = None, *, max_rows: int = DEFAULT_MAX_ROWS
+) -> Table:
     if not data.strip():
         raise TableError(None, "the file is empty")
-    table = read_csv(data, charset) if kind == "csv" else read_xlsx(data)
+    table = read_csv(data, charset, max_rows) if kind == "csv" else read_xlsx(data, max_rows)
     if not any(cell.strip() for cell in table.header):
         raise TableError(1, "line 1 must be the header (the column names)")
     return table
 
 
-def read_csv(data: bytes, charset: str | None = None) -> Table:
+def _check_size(line: int, count: int, cells: tuple[str, ...], max_rows: int) -> None:
+    """``count`` rows read so far after the header, ``cells`` the row at ``line``."""
+    if count > max_rows:
+        raise TableError(line, f"the file has more than {max_rows:,} rows after the header")
+    if len(cells) > MAX_COLUMNS and any(cells[MAX_COLUMNS:]):
+        raise TableError(line, f"line {line} has more than {MAX_COLUMNS} cells")
+
+
+def read_csv(data: bytes, charset: str | None = None, max_rows: int = DEFAULT_MAX_ROWS) -> Table:
     text = _decode(data, charset)
     first = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count)
@@ -72,11 +91,13 @@ def read_csv(data: bytes, charset: str | None = None) -> Table:
     header: tuple[str, ...] | None = None
     line = 1
     try:
-        for record in reader:
+        for count, record in enumerate(reader):
+            cells = tuple(record)
+            _check_size(line, count, cells, max_rows)
             if header is None:
-                header = tuple(record)
+                header = cells
             elif "".join(record).strip():
-                rows.append(SourceRow(line, tuple(record)))
+                rows.append(SourceRow(line, cells))
             line = reader.line_num + 1
     except csv.Error as exc:
         raise TableError(line, f"line {line}: not CSV ({exc})") from None
@@ -103,7 +124,7 @@ def _decode(data: bytes, charset: str | None) -> str:
         ) from None
 
 
-def read_xlsx(data: bytes) -> Table:
+def read_xlsx(data: bytes, max_rows: int = DEFAULT_MAX_ROWS) -> Table:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl errors: all mean "not a workbook"
@@ -118,6 +139,7 @@ def read_xlsx(data: bytes) -> Table:
         rows: list[SourceRow] = []
         for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             cells = tuple(_cell_text(v) for v in values)
+            _check_size(line, line - 1, cells, max_rows)
             if header is None:
                 header = cells
             elif any(cells):

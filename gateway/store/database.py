@@ -27,6 +27,13 @@ awaits each step before the next): aiosqlite's own thread for the
 asynchronous operations, and the writer's single-thread executor for the
 synchronous runs and the COMMIT.
 
+Bulk admin work (an import's chunks, :meth:`~Database.write_bulk`) waits in a
+lane of its own: each chunk is one transaction by itself, and the writer takes
+one only when the batch it has just committed is done, before the writes that
+arrived meanwhile are taken again. Chargers' writes therefore go first, and
+wait behind at most one chunk of admin work; a chunk waits behind at most one
+batch of theirs (it is never starved).
+
 All writes go through one owned writer task; reads use a second connection,
 which in WAL mode sees every committed write. :meth:`fetchone` and
 :meth:`fetchall` cost one thread hop each.
@@ -46,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,6 +81,7 @@ WriteOp = Callable[[aiosqlite.Connection], Awaitable[T]]
 SyncWriteOp = Callable[[sqlite3.Connection], T]
 """A synchronous write operation, run in the database thread with the others of its batch."""
 _STOP = object()
+_BULK = object()  # wakes the writer up for a chunk waiting in the bulk lane
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = FULL",
@@ -202,6 +211,7 @@ class Database:
         self._reader_db: aiosqlite.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._bulk: deque[_Pending[Any]] = deque()
         self._writer_task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
@@ -283,13 +293,25 @@ class Database:
         result: T = await self._enqueue(op, sync=True)
         return result
 
-    async def _enqueue(self, op: Callable[..., Any], *, sync: bool) -> Any:
+    async def write_bulk(self, op: SyncWriteOp[T]) -> T:
+        """Run one chunk of bulk admin work, the function ``op``, in a transaction of its own
+        in the database thread, after the chargers' writes waiting now; return once it is
+        durably committed. Keep ``op`` short (a bounded chunk): chargers' writes arriving
+        while it runs wait for it."""
+        result: T = await self._enqueue(op, sync=True, bulk=True)
+        return result
+
+    async def _enqueue(self, op: Callable[..., Any], *, sync: bool, bulk: bool = False) -> Any:
         if self._writer_task is None or self._writer_task.done():
             raise RuntimeError("database writer is not running")
         if self.health.fault is not None:
             raise StorageUnavailable(self.health.fault)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(op, sync, future))
+        if bulk:
+            self._bulk.append(_Pending(op, sync, future))
+            self._queue.put_nowait(_BULK)
+        else:
+            self._queue.put_nowait(_Pending(op, sync, future))
         # A caller cancelled meanwhile cancels only its wait: the write is already queued
         # and is committed all the same (the writer skips futures that are done).
         return await future
@@ -328,7 +350,7 @@ class Database:
             if isinstance(item, _Probe):
                 await self._probe(item.future)
                 continue
-            batch = [item]
+            batch = [] if item is _BULK else [item]
             while len(batch) < self._batch_max:
                 try:
                     item = self._queue.get_nowait()
@@ -337,8 +359,16 @@ class Database:
                 if item is _STOP or isinstance(item, _Probe):
                     carried = item
                     break
-                batch.append(item)
-            await self._commit_batch(batch)
+                if item is not _BULK:
+                    batch.append(item)
+            if batch:
+                await self._commit_batch(batch)
+            if self._bulk:  # one chunk, then the writes that arrived meanwhile
+                await self._commit_batch([self._bulk.popleft()])
+                if self._bulk:  # another import's: its wake-up may have been taken above
+                    self._queue.put_nowait(_BULK)
+        while self._bulk:  # closing: finish the chunks already queued
+            await self._commit_batch([self._bulk.popleft()])
 
     async def _commit_batch(self, batch: list[_Pending[Any]]) -> None:
         """One transaction for the batch: runs of synchronous ops each in one hop, the

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from gateway.members import csv_sync
 from simulators import ChargePoint16
 from tests.integration.admin.conftest import ACME_PASSWORD, ACME_STATION, Org
 
@@ -361,7 +360,8 @@ async def test_broken_files_get_4xx_never_500(acme: Org) -> None:
 async def test_a_file_past_the_size_limit_gets_413(
     acme: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(csv_sync, "MAX_FILE_BYTES", 1000)
+    ctx = acme.harness.gateway.admin.ctx
+    monkeypatch.setattr(ctx, "settings", ctx.settings.model_copy(update={"import_max_bytes": 1024}))
     answer = await post_import(acme.owner, HEADER + ",A,B,a@acme.test,,,,,,\n" * 50)
     assert answer.status_code == 413 and answer.json()["field"] == "file"
 

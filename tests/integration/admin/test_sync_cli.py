@@ -146,7 +146,8 @@ async def test_a_progress_bar_is_drawn_on_a_terminal(tmp_path: Path) -> None:
         os.close(leader)
     text = seen.decode()
     assert proc.returncode == 0, text
-    assert "\rwriting  [" in text and "100% 2,000/2,000" in text
+    assert "\rreading  [" in text and "100% 2,001/2,001" in text
+    assert "\rwriting  [##############################] 100%" in text
     assert "added 2000" in text
 
 
