@@ -202,15 +202,12 @@ def authorization_record(decision: Decision, counted_at: datetime | None = None)
 
     ``counted_at``: for the token that started the transaction, the instant it counts at.
     """
-    if decision.flagged is not None:
-        return Authorization(
-            decision.status.value, decision.flagged.rule, decision.member_id, True, counted_at
-        )
+    flagged = decision.flagged
     return Authorization(
         decision.status.value,
-        decision.reason.rule,
+        flagged.rule if flagged is not None else decision.reason.rule,
         decision.member_id,
-        not decision.accepted,
+        flagged is not None or not decision.accepted,
         counted_at,
     )
 
