@@ -47,10 +47,11 @@ lock:
 	rm -rf .venv-lock
 
 # The date-sensitive tests at fixed instants, the clock moved by libfaketime (Debian: faketime):
-# the last minutes of a year (UTC), a month's first seconds in Paris, the hour after a DST change.
+# the last minutes of a year (UTC), a month's first seconds in Paris, the hour after a DST change,
+# the first minutes of a day (an hour ago is yesterday).
 DATE_TESTS ?= tests/unit tests/integration/test_policies.py tests/integration/test_sessions_16.py \
 	tests/integration/test_sessions_201.py tests/integration/test_cache_refresh.py tests/integration/admin
-DATES ?= 2026-12-31T23:58:00 2027-02-28T23:00:30 2027-03-28T01:00:30
+DATES ?= 2026-12-31T23:58:00 2027-02-28T23:00:30 2027-03-28T01:00:30 2027-06-15T00:05:00
 test-dates: $(STAMP)
 	@for at in $(DATES); do \
 	  echo "== $(DATE_TESTS) at $$at UTC"; \

@@ -52,9 +52,17 @@ class MovableClock:
 
     def __init__(self) -> None:
         self.offset = timedelta()
+        self.frozen: datetime | None = None
 
     def __call__(self) -> datetime:
+        if self.frozen is not None:
+            return self.frozen
         return datetime.now(UTC) + self.offset
+
+    def freeze(self) -> datetime:
+        """Stop the clock at its current instant (so a test knows the instant of a decision)."""
+        self.frozen = self()
+        return self.frozen
 
 
 @pytest.fixture
