@@ -6,6 +6,8 @@ of OCPP's identifierString without ``:``) or **400**; the station is known or
 identity) or **401** with ``WWW-Authenticate``. Each 400/401/404 counts as a
 failure of the remote address; past the budget (see ``FailureThrottle``) the
 address gets **429** with ``Retry-After`` instead of a slow password check.
+A password check holds its place in the budget while it runs, so attempts
+arriving together cannot start more checks than the budget allows.
 The station record is attached to the connection for the session.
 """
 
@@ -116,8 +118,8 @@ class Handshake:
             identity = None
         if identity is None:
             return self._refuse(connection, HTTPStatus.BAD_REQUEST, "bad_identity", address, None)
-        retry_after = self._throttle.retry_after(address)
         station = await self._stations(identity)
+        retry_after = self._throttle.retry_after(address)  # failures while we looked count
         if station is None:
             if retry_after is not None:
                 return self._throttled(connection, address, identity, retry_after)
@@ -132,13 +134,24 @@ class Handshake:
             return self._refuse(connection, HTTPStatus.UNAUTHORIZED, cause, address, identity)
         password = credentials[1]
         if not self._verified.check(identity, station.password_hash, password):
-            if retry_after is not None:
+            if not self._throttle.begin_check(address):
+                retry_after = self._throttle.retry_after(address) or 0.0
                 return self._throttled(connection, address, identity, retry_after)
-            ok = await self._verify(station.password_hash, password)
+            ok = False
+            try:
+                ok = await self._verify(station.password_hash, password)
+            finally:  # abandoned (the charger left): counted as a failure
+                self._throttle.end_check(address, failed=not ok)
+            self._metrics.password_checks.labels("match" if ok else "mismatch").inc()
             if not ok:
                 self._metrics.security_events.labels("bad_credentials").inc()
                 return self._refuse(
-                    connection, HTTPStatus.UNAUTHORIZED, "bad_credentials", address, identity
+                    connection,
+                    HTTPStatus.UNAUTHORIZED,
+                    "bad_credentials",
+                    address,
+                    identity,
+                    count_failure=False,  # end_check counted it
                 )
             self._verified.remember(identity, station.password_hash, password)
         connection.station = station  # type: ignore[attr-defined]
