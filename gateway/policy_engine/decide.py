@@ -25,7 +25,9 @@ Rules, in the order they are checked (the first that fails decides; see
 
 Expiry (`Decision.expires_at`, always set, UTC). Accepted: the earliest of
 the token's expiry, the membership's end, the policy's `valid_until`, the end
-of the current allowed-hours stretch, and `now + max_cache_lifetime`; the
+of the current allowed-hours stretch, and `now + max_cache_lifetime` (`now`
+truncated to the whole second: the same question asked again within the
+same second, a retried Authorize, gets the same answer to the byte); the
 accepted reason names which one bound it. Refused: `now +
 max_cache_lifetime`, or sooner when the refusal is known to lift earlier (the
 next allowed-hours opening, the policy's `valid_from`, the end of the capped
@@ -102,7 +104,7 @@ def decide(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     checks: list[Reason] | None = [] if explain else None
-    cache_end = now + max_cache_lifetime
+    cache_end = now.replace(microsecond=0) + max_cache_lifetime
 
     holder = snapshot.holder(request.token)
     if holder is None:
