@@ -37,6 +37,7 @@ import httpx
 from websockets.exceptions import InvalidStatus
 
 from bench.targets import Target, start_gateway
+from gateway.logs import configure_logging
 from gateway.security.passwords import hash_password
 from gateway.store.database import Database
 from gateway.store.stations import StationStore
@@ -48,6 +49,7 @@ def password(cpid: str) -> str:
 
 
 async def prepare(database: Path, chargers: int) -> None:
+    configure_logging("json", "warning")  # the migrations' lines stay out of the results
     db = Database(database)
     await db.open()
     stations, now = StationStore(db), datetime.now(UTC)

@@ -34,8 +34,9 @@ _IDENTITY = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
 log = structlog.get_logger("gateway.handshake")
 
 StationLookup = Callable[[str], Awaitable[StationRecord | None]]
-PasswordCheck = Callable[[str, bytes], Awaitable[bool]]
-"""(stored hash, password received) -> whether they match (see ``PasswordVerifier``)."""
+PasswordCheck = Callable[[str, bytes, str], Awaitable[bool]]
+"""(stored hash, password received, remote address) -> whether they match (see
+``PasswordVerifier``)."""
 
 
 def charge_point_identity(path: str) -> str | None:
@@ -139,7 +140,7 @@ class Handshake:
                 return self._throttled(connection, address, identity, retry_after)
             ok = False
             try:
-                ok = await self._verify(station.password_hash, password)
+                ok = await self._verify(station.password_hash, password, address)
             finally:  # abandoned (the charger left): counted as a failure
                 self._throttle.end_check(address, failed=not ok)
             self._metrics.password_checks.labels("match" if ok else "mismatch").inc()
