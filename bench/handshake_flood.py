@@ -34,7 +34,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from websockets.exceptions import InvalidStatus
 
 from bench.targets import Target, start_gateway
 from gateway.logs import configure_logging
@@ -103,12 +102,7 @@ async def newcomers(url: str, names: list[str], out: list[float]) -> None:
 
 async def attempt(url: str, number: int) -> int:
     cp = ChargePoint16("VICTIM", url=url, password=f"wrong-guess-number-{number:04d}")
-    try:
-        await cp.connect()
-    except InvalidStatus as refused:
-        return refused.response.status_code
-    await cp.close()
-    return 101
+    return await cp.handshake_status()
 
 
 async def phase(
