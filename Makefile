@@ -70,6 +70,7 @@ deploy-check: $(STAMP)
 # websockets server, the ocpp package's accept-all server) against the same load generator, pinned
 # to separate cores with taskset; prints the table and ratios, writes bench-results/latest.json.
 .PHONY: bench
-bench: $(STAMP)  ## load bench (gateway vs references), then the policy engine at 1M tokens
+bench: $(STAMP)  ## load bench (gateway vs references), the policy engine at 1M tokens, a handshake flood
 	$(BIN)/python -m bench
 	$(BIN)/python bench/policy_engine.py
+	$(BIN)/python bench/handshake_flood.py

@@ -49,6 +49,11 @@ def add_parsers(sub: Any) -> None:
         help="stop sessions that break a rule, or only log and count them",
     )
     oset.add_argument("--group-token", help="sent to chargers as parentIdTag / groupIdToken")
+    oset.add_argument(
+        "--token-type-match",
+        choices=list(network_values.TOKEN_TYPE_MATCHES),
+        help="2.0.1 idTokens match by value (the type a hint, the default) or strictly by both",
+    )
     org.add_parser("show").add_argument("name")
 
     groups = sub.add_parser("groups", help="member groups").add_subparsers(
@@ -134,6 +139,7 @@ async def _organisation(args: argparse.Namespace, policies: PolicyStore, org_id:
         "currency": currency if args.currency else None,
         "enforcement": args.enforcement,
         "group_token": args.group_token,
+        "token_type_match": args.token_type_match,
     }
     if args.price_per_kwh is not None:
         fields["price_per_kwh"] = str(price_minor_per_kwh(_decimal(args.price_per_kwh), currency))

@@ -194,6 +194,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.password_checks = Counter(
+            "ocpp_gateway_password_checks",
+            "Charger passwords checked against their slow hash at a handshake, by outcome",
+            ["outcome"],
+            registry=r,
+        )
         self.messages = LoopCounter(
             "ocpp_gateway_messages",
             "CALLs received from chargers, by action and outcome",

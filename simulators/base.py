@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Required, Self, TypedDict
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
@@ -152,6 +152,16 @@ class ChargePointSimulator:
         self._reader = asyncio.create_task(
             self._read(ws), name=f"ocpp-sim:{self.charge_point_id}:reader"
         )
+
+    async def handshake_status(self) -> int:
+        """Connect and close again: the HTTP status of the opening handshake (101 when the
+        gateway upgraded the connection, else its refusal: 401, 404, 429...)."""
+        try:
+            await self.connect()
+        except InvalidStatus as refused:
+            return refused.response.status_code
+        await self.close()
+        return 101
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the WebSocket (closing handshake), then stop the reader and the handlers."""

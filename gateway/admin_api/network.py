@@ -246,7 +246,7 @@ async def get_organisation(policies: Policies, actor: CurrentActor) -> Any:
 @router.patch(
     "/organisation",
     response_model=OrganisationOut,
-    summary="Time zone, currency, tariff, enforcement mode, group token",
+    summary="Time zone, currency, tariff, enforcement mode, group token, idToken type matching",
 )
 async def update_organisation(
     body: OrganisationUpdate, policies: Policies, actor: CurrentActor

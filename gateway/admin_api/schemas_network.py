@@ -142,6 +142,9 @@ class OrganisationOut(BaseModel):
     session_fee: str | None
     enforcement: str
     group_token: str | None = Field(description="sent as parentIdTag / groupIdToken")
+    token_type_match: str = Field(
+        description="2.0.1 idTokens: value (by value, the type a hint) or strict (value and type)"
+    )
     created_at: str
 
 
@@ -154,6 +157,9 @@ class OrganisationUpdate(Body):
     session_fee: Decimal | None = None
     enforcement: Literal["enforce", "observe"] | None = None
     group_token: str | None = Field(None, description="null: send none")
+    token_type_match: Literal["value", "strict"] | None = Field(
+        None, description="value: a 2.0.1 idToken matches by value, its type a hint; strict: both"
+    )
 
 
 # -- policies, explain ----------------------------------------------------------------------

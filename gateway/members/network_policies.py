@@ -1,7 +1,7 @@
 """Organisation settings, groups and usage policies: the admin API's operations.
 
 Permissions: groups, policies and the organisation's time zone, enforcement
-mode and group token need ``members``; its currency and tariff need
+mode, group token and idToken type matching need ``members``; its currency and tariff need
 ``prices``. Any member may read the organisation's settings.
 
 Policies attach to the organisation, a group (by name) or a member (by id),
@@ -46,6 +46,7 @@ class OrganisationChange:
     session_fee: Decimal | str = UNSET
     enforcement: str = UNSET
     group_token: str | None = UNSET
+    token_type_match: str = UNSET
 
 
 def public_organisation(row: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +60,7 @@ def public_organisation(row: dict[str, Any]) -> dict[str, Any]:
         "session_fee": check.major(row["session_fee"], currency),
         "enforcement": row["enforcement"],
         "group_token": row["group_token"],
+        "token_type_match": row["token_type_match"],
         "created_at": row["created_at"],
     }
 
@@ -83,6 +85,9 @@ class PolicyService:
         fields: dict[str, Any] = {}
         if change.timezone is not UNSET or change.enforcement is not UNSET:
             actor.require(Permission.MEMBERS)
+        if change.token_type_match is not UNSET:
+            actor.require(Permission.MEMBERS)
+            fields["token_type_match"] = check.token_type_match(change.token_type_match)
         if change.group_token is not UNSET:
             actor.require(Permission.MEMBERS)
             fields["group_token"] = (

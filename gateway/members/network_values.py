@@ -17,7 +17,7 @@ from zoneinfo import available_timezones
 
 from gateway.members.errors import Invalid
 from gateway.members.policy_spec import minor_units, price_minor_per_kwh
-from gateway.policy_engine import TokenStatus, TokenType
+from gateway.policy_engine import TokenStatus, TokenType, TokenTypeMatch
 
 # OCPP-J 1.6 §3.1.1 / 2.0.1 Part 4 §3.1.1: the identity is the last path segment, a 1-48
 # character identifierString without ':' (the same set the handshake accepts).
@@ -31,6 +31,7 @@ PASSWORD_LENGTH = (16, 40)  # OCPP 2.0.1 A00 BasicAuthPassword; 1.6 Authorizatio
 TOKEN_TYPES = tuple(t.value for t in TokenType)
 TOKEN_STATUSES = tuple(s.value for s in TokenStatus)
 ENFORCEMENT_MODES = ("enforce", "observe")
+TOKEN_TYPE_MATCHES = tuple(m.value for m in TokenTypeMatch)
 MAX_NAME = 100
 MAX_PRICE_PER_KWH = Decimal(1000)
 MAX_SESSION_FEE = Decimal(100_000)
@@ -120,6 +121,12 @@ def major(minor: Decimal | int | str | None, code: str) -> str | None:
 def enforcement(text: str, field: str = "enforcement") -> str:
     if text not in ENFORCEMENT_MODES:
         raise Invalid("enforcement is enforce or observe", field=field)
+    return text
+
+
+def token_type_match(text: str, field: str = "token_type_match") -> str:
+    if text not in TOKEN_TYPE_MATCHES:
+        raise Invalid("token_type_match is value or strict", field=field)
     return text
 
 

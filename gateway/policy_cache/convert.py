@@ -33,6 +33,7 @@ from gateway.policy_engine import (
     TokenInfo,
     TokenStatus,
     TokenType,
+    TokenTypeMatch,
 )
 from gateway.store.policies import Row
 from gateway.timeutil import parse_ocpp_datetime
@@ -75,7 +76,7 @@ def _tariff(price_per_kwh: str | None, session_fee: int | None) -> Tariff:
 
 def organisations(rows: Iterable[Row]) -> list[OrganisationInfo]:
     """Rows of (id, name, timezone, currency, price_per_kwh, session_fee, enforcement,
-    group_token)."""
+    group_token, token_type_match)."""
     return [
         OrganisationInfo(
             id=id,
@@ -85,8 +86,9 @@ def organisations(rows: Iterable[Row]) -> list[OrganisationInfo]:
             tariff=_tariff(price, fee),
             enforcement=EnforcementMode(enforcement),
             group_token=group_token,
+            token_type_match=TokenTypeMatch(match),
         )
-        for id, name, timezone, currency, price, fee, enforcement, group_token in rows
+        for id, name, timezone, currency, price, fee, enforcement, group_token, match in rows
     ]
 
 

@@ -8,7 +8,8 @@ passes `now` and logs the returned `Decision`.
 Rules, in the order they are checked (the first that fails decides; see
 `Rule` and PRODUCT.md's decision table):
 
- 1. token.known            token unknown (or of another type)   Unknown
+ 1. token.known            token unknown (or of another type,   Unknown
+                          when the organisation matches strictly)
  2. token.status           token Blocked or Lost                 Blocked
  3. member.status          member Inactive (deactivated)         Blocked
  4. token.expiry           token expired                         Expired
@@ -25,7 +26,9 @@ Rules, in the order they are checked (the first that fails decides; see
 
 Expiry (`Decision.expires_at`, always set, UTC). Accepted: the earliest of
 the token's expiry, the membership's end, the policy's `valid_until`, the end
-of the current allowed-hours stretch, and `now + max_cache_lifetime`; the
+of the current allowed-hours stretch, and `now + max_cache_lifetime` (`now`
+truncated to the whole second: the same question asked again within the
+same second, a retried Authorize, gets the same answer to the byte); the
 accepted reason names which one bound it. Refused: `now +
 max_cache_lifetime`, or sooner when the refusal is known to lift earlier (the
 next allowed-hours opening, the policy's `valid_from`, the end of the capped
@@ -49,7 +52,7 @@ from functools import lru_cache
 
 from .combine import resolve_policy
 from .decision import AuthStatus, Decision, Reason, Rule, passed, refused
-from .model import MemberStatus, TokenStatus, TokenType
+from .model import MemberStatus, TokenStatus, TokenType, TokenTypeMatch
 from .policy_rules import apply_policy
 from .snapshot import Snapshot
 from .usage import MemberUsage
@@ -65,9 +68,11 @@ class AuthRequest:
     """A token presented at a station: `token` as received (any case).
 
     `token_type` is the 2.0.1 `IdTokenType.type` (None in 1.6): when given, it
-    must match the stored token's type. `purpose` does not change the rules:
-    a start re-checks the token exactly as Authorize does (the start is then
-    counted by `reserve_start`); it is there for the caller's records.
+    must match the stored token's type if the token's organisation says so
+    (`TokenTypeMatch.STRICT`); else it is a hint, shown by explain. `purpose`
+    does not change the rules: a start re-checks the token exactly as Authorize
+    does (the start is then counted by `reserve_start`); it is there for the
+    caller's records.
     """
 
     token: str
@@ -82,6 +87,7 @@ class AuthRequest:
 _TOKEN_ACTIVE = TokenStatus.ACTIVE
 _MEMBER_ACTIVE = MemberStatus.ACTIVE
 _MEMBER_INACTIVE = MemberStatus.INACTIVE
+_STRICT_TYPES = TokenTypeMatch.STRICT
 _UNKNOWN_TOKEN = Reason(Rule.TOKEN_KNOWN, value="unknown", passed=False)
 _MEMBER_MISSING = Reason(Rule.MEMBER_STATUS, value="member missing", passed=False)
 
@@ -102,21 +108,24 @@ def decide(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     checks: list[Reason] | None = [] if explain else None
-    cache_end = now + max_cache_lifetime
+    cache_end = now.replace(microsecond=0) + max_cache_lifetime
 
     holder = snapshot.holder(request.token)
     if holder is None:
         return refused(AuthStatus.UNKNOWN, _UNKNOWN_TOKEN, cache_end, None, None, checks)
     token, member = holder
-    if request.token_type is not None and request.token_type != token.type:
-        reason = Reason(Rule.TOKEN_KNOWN, token.type.value, request.token_type.value, passed=False)
-        return refused(AuthStatus.UNKNOWN, reason, cache_end, None, None, checks)
-    if checks is not None:
-        checks.append(passed(Rule.TOKEN_KNOWN, None, token.type.value))
-
     org = snapshot.organisations.get(member.org_id)
     if org is None:  # a snapshot never lets it happen
         return refused(AuthStatus.INVALID, _MEMBER_MISSING, cache_end, None, None, checks)
+    presented = request.token_type
+    if presented is not None and presented is not token.type:
+        if org.token_type_match is _STRICT_TYPES:
+            reason = Reason(Rule.TOKEN_KNOWN, token.type.value, presented.value, passed=False)
+            return refused(AuthStatus.UNKNOWN, reason, cache_end, None, None, checks)
+        if checks is not None:  # matched by value: the stored type, the one presented
+            checks.append(passed(Rule.TOKEN_KNOWN, token.type.value, presented.value))
+    elif checks is not None:
+        checks.append(passed(Rule.TOKEN_KNOWN, None, token.type.value))
     member_id, group_id = member.id, org.group_token
 
     if token.status is not _TOKEN_ACTIVE:

@@ -42,6 +42,17 @@ class EnforcementMode(StrEnum):
     OBSERVE = "observe"  # record and flag it, let it run
 
 
+class TokenTypeMatch(StrEnum):
+    """How an organisation matches a 2.0.1 `IdTokenType` with its stored token.
+
+    Chargers in the field are inconsistent: the same badge may be sent as
+    `Local` in Authorize and `ISO14443` in the TransactionEvent that follows.
+    """
+
+    VALUE = "value"  # by value; the type presented is a hint (shown by explain)
+    STRICT = "strict"  # value and type
+
+
 class MemberStatus(StrEnum):
     PENDING = "Pending"
     ACTIVE = "Active"
@@ -75,7 +86,8 @@ class TokenType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OrganisationInfo:
-    """`tz` rules the cap periods; `group_token` is sent as parentIdTag / groupIdToken."""
+    """`tz` rules the cap periods; `group_token` is sent as parentIdTag / groupIdToken;
+    `token_type_match` says whether a 2.0.1 idToken's type must match too."""
 
     id: int
     name: str
@@ -84,6 +96,7 @@ class OrganisationInfo:
     tariff: Tariff
     enforcement: EnforcementMode = EnforcementMode.ENFORCE
     group_token: str | None = None
+    token_type_match: TokenTypeMatch = TokenTypeMatch.VALUE
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,10 @@ The first connection of every charger after a restart still costs one hash
 each: :class:`PasswordVerifier` runs them in worker threads at a lower CPU
 priority (``nice`` +10), so that while thousands of chargers come back, the
 event loop keeps answering those already connected (their BootNotification
-first) instead of sharing the core evenly with the hashing.
+first) instead of sharing the core evenly with the hashing. Checks waiting
+for a thread take turns by remote address, so a burst from one address (at
+most ``auth_failure_limit`` checks: see ``FailureThrottle``) queues behind
+itself, not in front of other addresses' chargers.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import hmac
 import os
 import secrets
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -118,19 +121,58 @@ def _usable_cpus() -> int:
 
 
 class PasswordVerifier:
-    """:func:`verify_password` in worker threads (one per usable CPU) at a lower priority."""
+    """:func:`verify_password` in worker threads (one per usable CPU) at a lower priority.
+
+    At most one check per thread runs; the others wait for their turn, given
+    to the waiting addresses in rotation (each address's own checks in order).
+    """
 
     def __init__(self, *, workers: int | None = None, nice: int = 10) -> None:
+        self._workers = workers or _usable_cpus()
         self._executor = ThreadPoolExecutor(
-            max_workers=workers or _usable_cpus(),
+            max_workers=self._workers,
             thread_name_prefix="password-check",
             initializer=_lower_priority,
             initargs=(nice,),
         )
+        self._running = 0
+        self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
 
-    async def verify(self, stored: str, password: bytes) -> bool:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, verify_password, stored, password)
+    async def verify(self, stored: str, password: bytes, source: str = "") -> bool:
+        """Whether ``password`` matches ``stored``; ``source`` is the remote address."""
+        await self._turn(source)
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, verify_password, stored, password)
+        finally:
+            self._running -= 1
+            self._next()
+
+    async def _turn(self, source: str) -> None:
+        if self._running < self._workers and not self._waiting:
+            self._running += 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(source, deque()).append(turn)
+        try:
+            await turn  # given by _next, which counted it as running
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # given, then cancelled: pass it on
+                self._running -= 1
+                self._next()
+            raise  # a cancelled turn still queued is skipped by _next
+
+    def _next(self) -> None:
+        while self._running < self._workers and self._waiting:
+            source, turns = next(iter(self._waiting.items()))
+            turn = turns.popleft()
+            if turns:
+                self._waiting.move_to_end(source)  # the next address's turn
+            else:
+                del self._waiting[source]
+            if not turn.done():
+                turn.set_result(None)
+                self._running += 1
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -36,7 +36,8 @@ _TOKEN_COLUMNS = (
     " m.email AS member_email, trim(m.first_name || ' ' || m.last_name) AS member_name"
 )
 _ORG_COLUMNS = (
-    "id, name, timezone, currency, price_per_kwh, session_fee, enforcement, group_token, created_at"
+    "id, name, timezone, currency, price_per_kwh, session_fee, enforcement, group_token,"
+    " token_type_match, created_at"
 )
 _POLICY_COLUMNS = "p.scope_kind, p.scope_id, p.body, o.currency, p.organisation_id"
 
@@ -303,7 +304,7 @@ class NetworkStore:
         org_marks = ", ".join("?" * len(org_ids))
         organisations = await f(
             "SELECT id, name, timezone, currency, price_per_kwh, session_fee, enforcement,"
-            f" group_token FROM organisations WHERE id IN ({org_marks})",
+            f" group_token, token_type_match FROM organisations WHERE id IN ({org_marks})",
             tuple(org_ids),
         )
         member_groups = await f(

@@ -26,7 +26,7 @@ TOKEN_COLUMNS = "value, type, member_id, status, expires_at"
 POLICY_COLUMNS = "p.scope_kind, p.scope_id, p.body, o.currency, p.organisation_id"
 SNAPSHOT_SQL = {
     "organisations": "SELECT id, name, timezone, currency, price_per_kwh, session_fee,"
-    " enforcement, group_token FROM organisations",
+    " enforcement, group_token, token_type_match FROM organisations",
     "sites": "SELECT id, organisation_id, name FROM sites",
     "stations": "SELECT charge_point_id, organisation_id, site_id, timezone, price_per_kwh,"
     " session_fee FROM stations WHERE organisation_id IS NOT NULL",
@@ -137,7 +137,7 @@ class PolicyStore:
 
     async def update_organisation(self, organisation_id: int, **fields: Any) -> None:
         """Set any of: timezone, currency, price_per_kwh (minor units text), session_fee,
-        enforcement, group_token."""
+        enforcement, group_token, token_type_match."""
         allowed = {
             "timezone",
             "currency",
@@ -145,6 +145,7 @@ class PolicyStore:
             "session_fee",
             "enforcement",
             "group_token",
+            "token_type_match",
         }
         changes = {k: v for k, v in fields.items() if v is not None}
         if not changes:

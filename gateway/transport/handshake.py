@@ -8,6 +8,8 @@ address: the charger keeps its queued messages and comes back); the station is k
 identity) or **401** with ``WWW-Authenticate``. Each 400/401/404 counts as a
 failure of the remote address; past the budget (see ``FailureThrottle``) the
 address gets **429** with ``Retry-After`` instead of a slow password check.
+A password check holds its place in the budget while it runs, so attempts
+arriving together cannot start more checks than the budget allows.
 The station record is attached to the connection for the session.
 """
 
@@ -35,8 +37,9 @@ _IDENTITY = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
 log = structlog.get_logger("gateway.handshake")
 
 StationLookup = Callable[[str], Awaitable[StationRecord | None]]
-PasswordCheck = Callable[[str, bytes], Awaitable[bool]]
-"""(stored hash, password received) -> whether they match (see ``PasswordVerifier``)."""
+PasswordCheck = Callable[[str, bytes, str], Awaitable[bool]]
+"""(stored hash, password received, remote address) -> whether they match (see
+``PasswordVerifier``)."""
 
 
 def charge_point_identity(path: str) -> str | None:
@@ -132,8 +135,8 @@ class Handshake:
             )
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return response
-        retry_after = self._throttle.retry_after(address)
         station = await self._stations(identity)
+        retry_after = self._throttle.retry_after(address)  # failures while we looked count
         if station is None:
             if retry_after is not None:
                 return self._throttled(connection, address, identity, retry_after)
@@ -148,13 +151,24 @@ class Handshake:
             return self._refuse(connection, HTTPStatus.UNAUTHORIZED, cause, address, identity)
         password = credentials[1]
         if not self._verified.check(identity, station.password_hash, password):
-            if retry_after is not None:
+            if not self._throttle.begin_check(address):
+                retry_after = self._throttle.retry_after(address) or 0.0
                 return self._throttled(connection, address, identity, retry_after)
-            ok = await self._verify(station.password_hash, password)
+            ok = False
+            try:
+                ok = await self._verify(station.password_hash, password, address)
+            finally:  # abandoned (the charger left): counted as a failure
+                self._throttle.end_check(address, failed=not ok)
+            self._metrics.password_checks.labels("match" if ok else "mismatch").inc()
             if not ok:
                 self._metrics.security_events.labels("bad_credentials").inc()
                 return self._refuse(
-                    connection, HTTPStatus.UNAUTHORIZED, "bad_credentials", address, identity
+                    connection,
+                    HTTPStatus.UNAUTHORIZED,
+                    "bad_credentials",
+                    address,
+                    identity,
+                    count_failure=False,  # end_check counted it
                 )
             self._verified.remember(identity, station.password_hash, password)
         connection.station = station  # type: ignore[attr-defined]

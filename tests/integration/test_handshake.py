@@ -6,7 +6,9 @@ import asyncio
 import secrets
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -71,6 +73,52 @@ async def test_repeated_failures_are_throttled_but_known_chargers_still_get_in(
         assert (await cp.boot())["status"] == "Accepted"
     metrics = gw.gateway.metrics.render().decode()
     assert 'ocpp_gateway_connections_refused_total{cause="throttled"} 2.0' in metrics
+
+
+async def password_checks(gw: Harness) -> dict[str, float]:
+    """``ocpp_gateway_password_checks_total`` by outcome, read from ``/metrics``."""
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        text = (await http.get("/metrics")).text
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "ocpp_gateway_password_checks"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+async def test_concurrent_wrong_passwords_cause_at_most_the_budget_of_password_checks(
+    start_gateway: StartGateway,
+) -> None:
+    """200 wrong passwords at once from one address: 20 checks (the limit), 180 get 429.
+
+    The station's hash is slow enough (scrypt n=2**13) that all 200 arrive while
+    the first checks run, which is when counting only finished checks let ~150
+    through. Meanwhile a charger from another address (127.0.0.2) gets in.
+    """
+    gw = await start_gateway(auth_failure_limit=20, auth_failure_window=60)
+    now = datetime.now(UTC)
+    for cpid in ("SLOW", "ELSEWHERE"):
+        slow_hash = hash_password(f"password-of-{cpid}", n=2**13)
+        await gw.gateway.stations.add(cpid, slow_hash, now, organisation_id=1)
+    guesses = [
+        ChargePoint16("SLOW", url=gw.url, password=f"guess-number-{i:03d}") for i in range(200)
+    ]
+    other = ChargePoint16(
+        "ELSEWHERE",
+        url=gw.url,
+        password="password-of-ELSEWHERE",
+        connect_options={"local_addr": ("127.0.0.2", 0)},
+    )
+    *statuses, other_status = await asyncio.gather(
+        *(sim.handshake_status() for sim in guesses), other.handshake_status()
+    )
+    assert sorted(set(statuses)) == [401, 429]
+    assert statuses.count(401) == 20
+    assert statuses.count(429) == 180
+    assert other_status == 101, "another address is not throttled by this one"
+    assert await password_checks(gw) == {"mismatch": 20.0, "match": 1.0}
 
 
 async def test_a_16_authorization_key_may_be_sent_as_raw_bytes(gw: Harness) -> None:

@@ -157,3 +157,31 @@ def test_password_checks_run_at_a_lower_priority() -> None:
         verifier.close()
     assert (right, wrong) == (True, False)
     assert niceness >= os.getpriority(os.PRIO_PROCESS, 0) + 5 or niceness == 19
+
+
+def test_waiting_password_checks_take_turns_by_address() -> None:
+    """A burst from one address does not queue in front of another address's charger;
+    a cancelled check (the charger left) gives its turn on."""
+    stored = hash_password("s3cret-of-the-charger", n=2**10)
+    verifier = PasswordVerifier(workers=1)
+
+    async def main() -> list[str]:
+        done: list[str] = []
+
+        async def check(name: str, source: str) -> None:
+            await verifier.verify(stored, b"a-guess", source)
+            done.append(name)
+
+        burst = [asyncio.create_task(check(f"a{i}", "10.0.0.1")) for i in range(5)]
+        await asyncio.sleep(0)  # a0 runs, a1-a4 wait
+        other = asyncio.create_task(check("b0", "10.0.0.2"))
+        await asyncio.sleep(0)
+        burst[2].cancel()  # a2 left while waiting
+        await asyncio.gather(*burst, other, return_exceptions=True)
+        return done
+
+    try:
+        order = asyncio.run(main())
+    finally:
+        verifier.close()
+    assert order == ["a0", "a1", "b0", "a3", "a4"]

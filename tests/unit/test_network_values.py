@@ -101,6 +101,8 @@ def test_currencies_and_enforcement() -> None:
     assert refused(check.currency, "euro") == "currency"
     assert check.enforcement("observe") == "observe"
     assert refused(check.enforcement, "maybe") == "enforcement"
+    assert [check.token_type_match(m) for m in ("value", "strict")] == ["value", "strict"]
+    assert refused(check.token_type_match, "Strict") == "token_type_match"
 
 
 @pytest.mark.parametrize("value", ["04A2B3C4", "x", "EMAID-FR-123", "AA:BB:CC", "!" * 36])

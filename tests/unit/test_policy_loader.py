@@ -40,11 +40,11 @@ from gateway.policy_engine import (
 from gateway.store.policies import Rows
 from gateway.timeutil import parse_ocpp_datetime
 
-ORGANISATION = (1, "Org", "Europe/Paris", "EUR", "25", 0, "enforce", "G1")
+ORGANISATION = (1, "Org", "Europe/Paris", "EUR", "25", 0, "enforce", "G1", "value")
 COLUMNS = {
     "organisations": (
         "id", "name", "timezone", "currency", "price_per_kwh", "session_fee", "enforcement",
-        "group_token",
+        "group_token", "token_type_match",
     ),
     "sites": ("id", "organisation_id", "name"),
     "stations": (

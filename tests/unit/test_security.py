@@ -47,6 +47,25 @@ def test_throttle_opens_after_the_window() -> None:
     assert throttle.retry_after("10.0.0.1") is None
 
 
+def test_checks_in_flight_hold_places_in_the_budget() -> None:
+    """Begun checks count before they end: the limit bounds the checks running at once."""
+    now = [0.0]
+    throttle = FailureThrottle(limit=3, window=60, clock=lambda: now[0])
+    assert [throttle.begin_check("10.0.0.1") for _ in range(5)] == [True] * 3 + [False] * 2
+    assert throttle.retry_after("10.0.0.1") == 1.0, "full of checks in flight: try again soon"
+    assert throttle.begin_check("10.0.0.2"), "another address has its own budget"
+    throttle.end_check("10.0.0.1", failed=False)  # a good password gives its place back
+    assert throttle.retry_after("10.0.0.1") is None
+    throttle.end_check("10.0.0.1", failed=True)
+    throttle.end_check("10.0.0.1", failed=True)
+    assert throttle.begin_check("10.0.0.1")
+    throttle.end_check("10.0.0.1", failed=True)
+    assert throttle.retry_after("10.0.0.1") == 60, "three failures: the window decides"
+    assert not throttle.begin_check("10.0.0.1")
+    now[0] = 61
+    assert throttle.begin_check("10.0.0.1")
+
+
 def test_identity_is_the_last_path_segment_percent_decoded() -> None:
     assert charge_point_identity("/ocpp/CP-1") == "CP-1"
     assert charge_point_identity("/CP%2D1?x=1") == "CP-1"

@@ -266,7 +266,7 @@ async def test_organisation_settings(acme: Org, globex: Org) -> None:
     assert shown | {"created_at": None} == {
         "id": acme.id, "name": "Acme", "timezone": "UTC", "currency": "EUR",
         "price_per_kwh": "0.00", "session_fee": "0.00", "enforcement": "enforce",
-        "group_token": None, "created_at": None,
+        "group_token": None, "token_type_match": "value", "created_at": None,
     }  # fmt: skip
     changed = await acme.owner.patch(
         "/organisation",
@@ -276,12 +276,14 @@ async def test_organisation_settings(acme: Org, globex: Org) -> None:
             "session_fee": 0.5,
             "enforcement": "observe",
             "group_token": "ACME-GROUP",
+            "token_type_match": "strict",
         },
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["timezone"] == "Europe/Paris"
     assert changed.json()["price_per_kwh"] == "0.30" and changed.json()["session_fee"] == "0.50"
     assert changed.json()["enforcement"] == "observe"
+    assert changed.json()["token_type_match"] == "strict"
     assert (await globex.owner.get("/organisation")).json()["timezone"] == "UTC"
     await acme.add_member("driver@acme.test", badge="DRIVER-1")
     async with ChargePoint16(ACME_STATION, url=acme.harness.url, password=ACME_PASSWORD) as cp:
@@ -294,6 +296,8 @@ async def test_organisation_settings(acme: Org, globex: Org) -> None:
     await grant(acme, manager_id, prices=True)
     assert (await client.patch("/organisation", json={"session_fee": 1})).status_code == 200
     assert (await client.patch("/organisation", json={"enforcement": "enforce"})).status_code == 403
+    denied = await client.patch("/organisation", json={"token_type_match": "value"})
+    assert denied.status_code == 403
     assert (
         await acme.client(user).patch("/organisation", json={"currency": "USD"})
     ).status_code == 403
@@ -315,6 +319,8 @@ async def test_organisation_settings(acme: Org, globex: Org) -> None:
         ({"price_per_kwh": "cheap"}, "body.price_per_kwh"),
         ({"session_fee": "0.123"}, "session_fee"),
         ({"enforcement": "maybe"}, "body.enforcement"),
+        ({"token_type_match": "loose"}, "body.token_type_match"),
+        ({"token_type_match": None}, "token_type_match"),
         ({"group_token": "has space"}, "group_token"),
         ({"group_token": "G" * 21}, "group_token"),
         ({"name": "Renamed"}, "body.name"),
@@ -386,7 +392,13 @@ async def test_explain_permissions_isolation_and_bad_input(acme: Org, globex: Or
         answer = await acme.owner.get("/explain", params=params)
         assert answer.status_code == 422 and answer.json()["field"] == field, answer.text
     typed = await acme.owner.get("/explain", params=query | {"token_type": "eMAID"})
-    assert typed.json()["status"] == "Unknown"  # stored as ISO14443
+    assert typed.json()["status"] == "Accepted"  # stored as ISO14443: matched by value
+    first = typed.json()["checks"][0]
+    assert (first["rule"], first["limit"], first["value"]) == ("token.known", "ISO14443", "eMAID")
+    strict = await acme.owner.patch("/organisation", json={"token_type_match": "strict"})
+    assert strict.status_code == 200, strict.text
+    typed = await acme.owner.get("/explain", params=query | {"token_type": "eMAID"})
+    assert typed.json()["status"] == "Unknown"
 
 
 async def test_explain_counts_usage_at_other_stations_as_the_cli_does(acme: Org) -> None:

@@ -27,6 +27,7 @@ from gateway.policy_engine import (
     Tariff,
     TokenInfo,
     TokenType,
+    TokenTypeMatch,
     decide,
 )
 
@@ -78,10 +79,18 @@ def make_snapshot(
     org_tz: tzinfo = PARIS,
     enforcement: EnforcementMode = EnforcementMode.ENFORCE,
     tariff: Tariff = TARIFF,
+    token_type_match: TokenTypeMatch = TokenTypeMatch.VALUE,
 ) -> Snapshot:
     orgs = [
         OrganisationInfo(
-            ORG_ID, "Org", org_tz, "EUR", tariff, enforcement, group_token=GROUP_TOKEN
+            ORG_ID,
+            "Org",
+            org_tz,
+            "EUR",
+            tariff,
+            enforcement,
+            group_token=GROUP_TOKEN,
+            token_type_match=token_type_match,
         ),
         OrganisationInfo(OTHER_ORG_ID, "Other", PARIS, "EUR", tariff),
     ]

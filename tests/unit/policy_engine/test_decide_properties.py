@@ -47,8 +47,8 @@ def test_accepted_expiry_is_the_earliest_bound(
     member_offset: timedelta | None,
     policy_offset: timedelta | None,
 ) -> None:
-    """Expiry <= token expiry, membership end, policy end, window end, now + lifetime;
-    and equal to the earliest of them."""
+    """Expiry <= token expiry, membership end, policy end, window end, now + lifetime
+    (now in whole seconds); and equal to the earliest of them."""
     token_expiry = _later(now, token_offset)
     member_end = _later(now, member_offset)
     policy_end = _later(now, policy_offset)
@@ -59,15 +59,28 @@ def test_accepted_expiry_is_the_earliest_bound(
     )
     decision = ask(snapshot, now, lifetime=lifetime)
     window = window_status(schedule, now, PARIS)
+    cache_end = now.replace(microsecond=0) + lifetime
     if not decision.accepted:
-        assert decision.expires_at is not None and now < decision.expires_at <= now + lifetime
+        assert decision.expires_at is not None and now < decision.expires_at <= cache_end
         return
     assert window.inside
-    bounds = [now + lifetime]
+    bounds = [cache_end]
     bounds += [b for b in (token_expiry, member_end, policy_end, window.until) if b is not None]
     assert decision.expires_at == min(bounds)
     assert decision.expires_at > now
     assert decision.expires_at.tzinfo is UTC
+
+
+@settings(max_examples=200)
+@given(schedules, st.one_of(instants, dst_instants), lifetimes, st.integers(0, 999_999))
+def test_the_same_question_within_one_second_gets_the_same_answer(
+    schedule: WeeklySchedule, now: datetime, lifetime: timedelta, microseconds: int
+) -> None:
+    """A retried Authorize a few milliseconds later is answered identically (expiry too)."""
+    snapshot = make_snapshot(policies={org_scope(): Policy(hours=schedule)})
+    second = now.replace(microsecond=0)
+    first = ask(snapshot, second, lifetime=lifetime)
+    assert ask(snapshot, second.replace(microsecond=microseconds), lifetime=lifetime) == first
 
 
 @settings(max_examples=200)

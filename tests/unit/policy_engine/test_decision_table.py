@@ -22,11 +22,13 @@ from gateway.policy_engine import (
     PeriodCap,
     Policy,
     Purpose,
+    Reason,
     Rule,
     Snapshot,
     StationScope,
     TokenStatus,
     TokenType,
+    TokenTypeMatch,
     Validity,
     WeeklySchedule,
     start_session,
@@ -77,8 +79,8 @@ DAY = Period.day()
 ROWS = [
     Row("token unknown", make_snapshot, "Unknown", "Invalid", Rule.TOKEN_KNOWN, token="FFFF"),
     Row(
-        "token of another type (2.0.1 IdTokenType)",
-        make_snapshot,
+        "token of another type, the organisation matching types strictly (2.0.1 IdTokenType)",
+        lambda: make_snapshot(token_type_match=TokenTypeMatch.STRICT),
         "Unknown",
         "Invalid",
         Rule.TOKEN_KNOWN,
@@ -267,6 +269,14 @@ def test_accepted_carries_group_member_and_expiry() -> None:
         Rule.CAP_SESSIONS,
         Rule.CAP_CONCURRENT,
     ]
+
+
+def test_by_value_a_token_of_another_type_is_the_same_token() -> None:
+    """Matching by value (the default), the type presented is a hint: shown, not refused."""
+    decision = ask(make_snapshot(), token_type=TokenType.LOCAL)  # stored as ISO14443
+    assert decision.accepted
+    assert decision.checks[0] == Reason(Rule.TOKEN_KNOWN, "ISO14443", "Local", passed=True)
+    assert ask(make_snapshot(), token_type=TokenType.ISO14443).checks[0].limit is None
 
 
 def test_token_compared_case_insensitively() -> None:
