@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from gateway.members.bounds import Id
 from gateway.members.errors import ServiceError
 from gateway.members.service import Actor, AdminContext, MemberService
 
@@ -46,6 +47,7 @@ async def _actor(
 
 Services = Annotated[AdminServices, Depends(_services)]
 CurrentActor = Annotated[Actor, Depends(_actor)]
+MemberId = Annotated[Id, Path(description="the member's id")]
 
 
 async def service_error(request: Request, exc: Exception) -> JSONResponse:
@@ -62,7 +64,8 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors: list[dict[str, Any]] = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()))
-        errors.append({"field": loc, "message": err.get("msg", "invalid")})
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        errors.append({"field": loc, "message": message})
     first = errors[0] if errors else {"field": None, "message": "invalid request"}
     return JSONResponse(
         {

@@ -30,6 +30,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.members.bounds import day_or_instant
 from gateway.members.errors import Invalid, NotFound
 from gateway.members.roles import Permission
 from gateway.members.service import Actor, AdminContext
@@ -106,16 +107,14 @@ def period(since: str | None, until: str | None, tz: ZoneInfo, now: datetime) ->
 
 
 def _bound(name: str, text: str, tz: ZoneInfo, *, end: bool) -> datetime:
-    text = text.strip()
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text) + (timedelta(days=1) if end else timedelta())
-            return datetime.combine(day, time(), tz)
-        value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(
-            f"{name} {text!r} is not an ISO 8601 date (2026-11-01) or date-time", field=name
-        ) from None
+        text = day_or_instant(text)
+    except ValueError as exc:
+        raise Invalid(f"{name}: {exc}", field=name) from None
+    if len(text) == 10:
+        day = date.fromisoformat(text) + (timedelta(days=1) if end else timedelta())
+        return datetime.combine(day, time(), tz)
+    value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return parse_ocpp_datetime(value.isoformat())

@@ -1,0 +1,78 @@
+"""Hostile input to the admin API of a real gateway: numbers past what SQLite stores, instants
+at the edges of the calendar, a number where a date belongs, unknown routes and methods. Each
+gets a 4xx in the documented error shape naming what was wrong, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.admin.conftest import ACME_STATION, Org
+
+HUGE = "17282913869156557716207553652719616"
+
+
+async def _token(acme: Org) -> None:
+    member, _ = await acme.add_member("ann@acme.test", badge="ANN-1")
+    assert member
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "field"),
+    [
+        ("GET", "/members?page=9223372036854775807", None, "query.page"),
+        ("GET", "/audit?page=2846379666030029535444992", None, "query.page"),
+        ("GET", f"/policies/members/{HUGE}", None, "path.member_id"),
+        ("PUT", f"/policies/members/{HUGE}", {}, "path.member_id"),
+        ("DELETE", f"/policies/members/{HUGE}", None, "path.member_id"),
+        ("GET", f"/statistics/members/{HUGE}", None, "path.member_id"),
+        ("GET", f"/tokens?member_id={HUGE}", None, "query.member_id"),
+        ("POST", "/tokens", {"value": "NEW-1", "member_id": int(HUGE)}, "body.member_id"),
+        ("GET", "/statistics/members?page=9223372036854775807", None, "query.page"),
+        ("GET", f"/explain?token=ANN-1&station={ACME_STATION}&at=9999-12-31T12:00:00Z", None,
+         "query.at"),
+        ("GET", f"/explain?token=ANN-1&station={ACME_STATION}&at=0001-01-01T00:00:00%2B00:00",
+         None, "query.at"),
+        ("GET", "/statistics/members?since=0001-01-01", None, "query.since"),
+        ("GET", "/statistics/members?until=9999-12-31", None, "query.until"),
+        ("GET", "/statistics/organisation?since=0001-01-01T00:00:00Z", None, "query.since"),
+        ("GET", "/statistics/stations?until=2026-13-01", None, "query.until"),
+        ("PATCH", "/tokens/ANN-1", {"expires_at": "9999-12-31T23:59:59-12:00"},
+         "body.expires_at"),
+        ("POST", "/tokens", {"value": "NEW-2", "member_id": 1, "expires_at": 1900000000},
+         "body.expires_at"),
+        ("GET", "/audit?until=0.5", None, "query.until"),
+        ("GET", "/audit?since=1700000000", None, "query.since"),
+        ("GET", "/audit?since=2026-01-01T00:00:00", None, "query.since"),
+        ("PUT", "/policies/organisation", {"valid_until": "9999-12-31T23:59:59-12:00"},
+         "body.valid_until"),
+    ],
+)  # fmt: skip
+async def test_out_of_range_input_is_a_422_naming_the_parameter(
+    acme: Org, method: str, url: str, body: Any, field: str
+) -> None:
+    await _token(acme)
+    answer = await acme.owner.request(method, url, json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == field, answer.text
+    assert answer.json()["error"].startswith(f"{field}: "), answer.text
+
+
+async def test_the_edges_of_the_accepted_range_are_answered(acme: Org) -> None:
+    """The first and last instants taken are real answers, not errors."""
+    await _token(acme)
+    owner = acme.owner
+    for at in ("1970-01-01T00:00:00Z", "1970-01-01T01:00:00+01:00", "9998-12-31T11:59:59-12:00"):
+        answer = await owner.get("/explain", params={"token": "ANN-1", "station": ACME_STATION,
+                                                     "at": at})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+    answer = await owner.get("/statistics/members", params={"since": "1970-01-01",
+                                                            "until": "9998-12-31"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    answer = await owner.patch("/tokens/ANN-1", json={"expires_at": "9998-12-31T23:59:59Z"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["expires_at"] == "9998-12-31T23:59:59.000000Z"
+    answer = await owner.get("/members", params={"page": 1_000_000})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["items"] == []
