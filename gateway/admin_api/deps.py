@@ -9,6 +9,7 @@ from fastapi import Depends, Path, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.members.bounds import Id
 from gateway.members.errors import ServiceError
@@ -55,6 +56,23 @@ async def service_error(request: Request, exc: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse(
         {"error": exc.message, "field": exc.field}, status_code=exc.status, headers=headers
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """The framework's own refusals (unknown route, method not allowed, unreadable body) in
+    the same shape as every other error, with their headers (``Allow`` on a 405)."""
+    assert isinstance(exc, StarletteHTTPException)
+    path = request.url.path[:200]
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        message = f"no such route: {request.method} {path}"
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{request.method} is not allowed on {path} (allowed: {allowed})"
+    else:
+        message = str(exc.detail)
+    return JSONResponse(
+        {"error": message, "field": None}, status_code=exc.status_code, headers=exc.headers
     )
 
 

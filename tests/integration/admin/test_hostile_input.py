@@ -76,3 +76,22 @@ async def test_the_edges_of_the_accepted_range_are_answered(acme: Org) -> None:
     answer = await owner.get("/members", params={"page": 1_000_000})
     assert answer.status_code == 200, answer.text
     assert answer.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("GET", "/api/v1/no-such-thing", 404, "no such route: GET /api/v1/no-such-thing"),
+        ("GET", "/nowhere", 404, "no such route: GET /nowhere"),
+        ("PUT", "/api/v1/members", 405, "PUT is not allowed on /api/v1/members (allowed: GET)"),
+        ("POST", "/healthz", 405, "POST is not allowed on /healthz (allowed: GET)"),
+    ],
+)
+async def test_unknown_routes_and_methods_answer_the_error_shape(
+    acme: Org, method: str, path: str, status: int, error: str
+) -> None:
+    answer = await acme.owner.request(method, acme.harness.http + path)
+    assert answer.status_code == status, answer.text
+    assert answer.json() == {"error": error, "field": None}
+    if status == 405:
+        assert answer.headers["allow"] == "GET"
