@@ -7,12 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from gateway.admin_api.deps import CurrentActor, Services
-from gateway.admin_api.schemas import Error
+from gateway.admin_api.schemas import errors
 from gateway.admin_api.schemas_members import AuditPage
 from gateway.members.bounds import Id, Instant, Page, PerPage
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Error} for code in (401, 403, 422)}
-router = APIRouter(tags=["audit"], responses=ERRORS)
+router = APIRouter(tags=["audit"], responses=errors(401, 403, 422))
 
 
 @router.get(

@@ -69,6 +69,11 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
         message = f"{request.method} is not allowed on {path} (allowed: {allowed})"
+    elif exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # bytes that are not UTF-8 JSON: invalid input like any other, named "body"
+        return JSONResponse(
+            {"error": "body: not JSON text (UTF-8)", "field": "body"}, status_code=422
+        )
     else:
         message = str(exc.detail)
     return JSONResponse(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 
 from gateway.admin_api.deps import CurrentActor, MemberId, Services
-from gateway.admin_api.schemas import Error
+from gateway.admin_api.schemas import errors
 from gateway.admin_api.schemas_members import (
     InvitationAccepted,
     InvitationCreated,
@@ -19,10 +19,7 @@ from gateway.admin_api.schemas_members import (
 )
 from gateway.members.invitations import InvitationService
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Error} for code in (401, 403, 404, 409, 410, 422)
-}
-router = APIRouter(tags=["invitations"], responses=ERRORS)
+router = APIRouter(tags=["invitations"], responses=errors(401, 403, 404, 409, 410, 422))
 Secret = Annotated[str, Query(min_length=8, max_length=200, description="from the link")]
 
 

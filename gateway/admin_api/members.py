@@ -12,9 +12,9 @@ from gateway.admin_api.schemas import (
     ApiTokenCreate,
     ApiTokenCreated,
     ApiTokenOut,
-    Error,
     MemberOut,
     MemberPage,
+    errors,
 )
 from gateway.admin_api.schemas_members import (
     BulkDeactivation,
@@ -29,10 +29,7 @@ from gateway.members.editing import MemberEditor
 from gateway.members.lifecycle import MemberLifecycle
 from gateway.store.admin import MemberFilter
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Error} for code in (401, 403, 404, 409, 422)
-}
-router = APIRouter(tags=["members"], responses=ERRORS)
+router = APIRouter(tags=["members"], responses=errors(401, 403, 404, 409, 422))
 TokenId = Annotated[Id, Path(description="the API token's id")]
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 
 from gateway.admin_api.deps import CurrentActor, MemberId, Services
+from gateway.admin_api.schemas import errors
 from gateway.admin_api.schemas_network import (
     ExplainOut,
     GroupIn,
@@ -45,7 +46,7 @@ from gateway.members.network_explain import ExplainService
 from gateway.members.network_policies import OrganisationChange, PolicyService
 from gateway.members.policy_spec import PolicySpec
 
-router = APIRouter(tags=["network"])
+router = APIRouter(tags=["network"], responses=errors(401, 403, 404, 409, 422))
 NO_CONTENT: dict[str, Any] = {"status_code": status.HTTP_204_NO_CONTENT}
 
 

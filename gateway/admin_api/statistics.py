@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from gateway.admin_api.deps import CurrentActor, MemberId, Services
+from gateway.admin_api.schemas import content, errors
 from gateway.members.bounds import DayOrInstant, Page, PerPage
 from gateway.members.statistics import (
     MEMBER_COLUMNS,
@@ -18,7 +19,10 @@ from gateway.members.statistics import (
     to_csv,
 )
 
-router = APIRouter(tags=["statistics"])
+router = APIRouter(
+    tags=["statistics"],
+    responses={**errors(401, 403, 404, 422), **content("application/json", "text/csv")},
+)
 
 Since = Annotated[
     DayOrInstant | None,

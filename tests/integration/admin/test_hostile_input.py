@@ -95,3 +95,11 @@ async def test_unknown_routes_and_methods_answer_the_error_shape(
     assert answer.json() == {"error": error, "field": None}
     if status == 405:
         assert answer.headers["allow"] == "GET"
+
+
+async def test_a_body_that_is_not_utf8_json_is_a_422_naming_the_body(acme: Org) -> None:
+    answer = await acme.owner.post(
+        "/tokens", content=b"4;\xff\xfe\x00u", headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {"error": "body: not JSON text (UTF-8)", "field": "body"}
