@@ -34,6 +34,7 @@ from gateway.members.bounds import day_or_instant
 from gateway.members.errors import Invalid, NotFound
 from gateway.members.roles import Permission
 from gateway.members.service import Actor, AdminContext
+from gateway.members.sync_table import neutralise
 from gateway.store.statistics import Organisation, Session, StatisticsStore, Usage
 from gateway.timeutil import parse_ocpp_datetime, to_text
 
@@ -147,12 +148,12 @@ def by_week(sessions: Iterable[Session], tz: ZoneInfo) -> list[dict[str, Any]]:
 
 
 def to_csv(columns: Sequence[str], items: Iterable[dict[str, Any]]) -> bytes:
-    """Rows of the report as CSV (lists joined with ``;``)."""
+    """Rows of the report as CSV (lists joined with ``;``; no cell is a formula)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for item in items:
-        writer.writerow([_cell(item.get(column)) for column in columns])
+        writer.writerow([neutralise(_cell(item.get(column))) for column in columns])
     return out.getvalue().encode("utf-8")
 
 

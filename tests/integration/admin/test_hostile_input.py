@@ -103,3 +103,47 @@ async def test_a_body_that_is_not_utf8_json_is_a_422_naming_the_body(acme: Org) 
     )
     assert answer.status_code == 422, answer.text
     assert answer.json() == {"error": "body: not JSON text (UTF-8)", "field": "body"}
+
+
+HEADER = "identifier,first_name,last_name,email,phone,role,status,groups,tokens,valid_until"
+DANGEROUS = (
+    HEADER + "\r\n"
+    ",Olivia,Owner,owner@acme.test,,,,,,\r\n"
+    '\'quoted,"=HYPERLINK(""http://evil.test"",""click"")",-Dash,eve@acme.test,'
+    "+33 1 23 45 67 89,,,,,\r\n"
+    "plain,@at,+plus,at@acme.test,,,,,,\r\n"
+)
+
+
+async def test_a_csv_export_has_no_formula_and_imports_back_unchanged(acme: Org) -> None:
+    """OWASP CSV injection: cells starting with = + - @ (or a quote) are written after a
+    single quote; importing the export restores them exactly, and changes nothing."""
+    owner = acme.owner
+    csv_type = {"Content-Type": "text/csv"}
+    imported = await owner.post("/members/import", content=DANGEROUS.encode(), headers=csv_type)
+    assert imported.status_code == 200, imported.text
+    eve = next(
+        m for m in (await owner.get("/members")).json()["items"] if m["first_name"][0] == "="
+    )
+    assert (eve["identifier"], eve["first_name"], eve["last_name"], eve["phone"]) == (
+        "'quoted",
+        '=HYPERLINK("http://evil.test","click")',
+        "-Dash",
+        "+33 1 23 45 67 89",
+    )
+    exported = (await owner.get("/members/export")).text
+    rows = {next(c for c in line.split(",") if "@acme" in c): line
+            for line in exported.splitlines()[1:]}  # fmt: skip
+    assert rows["eve@acme.test"] == (
+        '\'\'quoted,"\'=HYPERLINK(""http://evil.test"",""click"")",\'-Dash,eve@acme.test,'
+        "'+33 1 23 45 67 89,User,Active,,,"
+    )
+    assert rows["at@acme.test"].startswith("plain,'@at,'+plus,")
+    again = await owner.post("/members/import", content=exported.encode(), headers=csv_type)
+    assert again.status_code == 200, again.text
+    assert again.json()["counts"] == {
+        "added": 0, "updated": 0, "unchanged": 3, "deactivated": 0, "skipped": 0, "bad_rows": 0,
+    }  # fmt: skip
+    assert (await owner.get("/members/export")).text == exported
+    report = (await owner.get("/statistics/members", params={"format": "csv"})).text
+    assert "'=HYPERLINK" in report and ",=" not in report and ",-Dash" not in report
