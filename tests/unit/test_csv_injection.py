@@ -32,7 +32,11 @@ def test_writing_then_reading_a_cell_gives_it_back(cell: str) -> None:
     assert not neutralise(cell).startswith(("=", "+", "-", "@", "\t", "\r"))
 
 
-@given(st.lists(st.text(alphabet=st.characters(exclude_characters="\x00")), min_size=1))
+# No lone surrogate (Cs): the API refuses them in text, so no stored value holds one.
+CELL_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"))
+
+
+@given(st.lists(CELL_TEXT, min_size=1))
 def test_a_written_file_reads_back_to_the_same_cells(cells: list[str]) -> None:
     if not "".join(cells).strip():
         cells = [*cells, "x"]
