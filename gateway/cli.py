@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway import cli_admin, cli_members, cli_policies, cli_sync
+from gateway import cli_admin, cli_members, cli_organisation, cli_policies, cli_sync
 from gateway.app import create_app
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.logs import configure_logging
@@ -27,7 +27,6 @@ from gateway.store.members import MemberStore
 from gateway.store.stations import DuplicateError, StationStore
 from gateway.timeutil import parse_ocpp_datetime, system_clock
 
-DEFAULT_ORGANISATION = "default"
 DEMO_DATABASE = Path("data/demo.sqlite3")
 
 
@@ -53,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--password", help="Basic auth password (16-40 characters)")
     add.add_argument("--site")
     add.add_argument("--timezone")
-    add.add_argument("--organisation", default=DEFAULT_ORGANISATION)
+    cli_organisation.add_option(add)
     pw = stations.add_parser("set-password", help="rotate a charger's password")
     pw.add_argument("charge_point_id")
     pw.add_argument("--password")
@@ -75,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     tadd.add_argument("--member", required=True, help="the member's email")
     tadd.add_argument("--type", default="ISO14443")
     tadd.add_argument("--expires", help="ISO-8601 date-time")
-    tadd.add_argument("--organisation", default=DEFAULT_ORGANISATION)
+    cli_organisation.add_option(tadd)
     for name in ("block", "unblock"):
         tokens.add_parser(name).add_argument("value")
     tokens.add_parser("list")
@@ -120,9 +119,9 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
         if args.command in ("organisations", "groups", "policies", "explain"):
             return await cli_policies.run(args, db, now)
         if args.command == "stations":
-            return await _stations(args, stations, members, now)
+            return await _stations(args, stations, members, now, db)
         org = (
-            await members.ensure_organisation(args.organisation, now)
+            await cli_organisation.resolve(db, args.organisation)
             if hasattr(args, "organisation")
             else None
         )
@@ -130,12 +129,14 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         return asyncio.run(_with_db(settings, work))
-    except DuplicateError as exc:
+    except (DuplicateError, cli_organisation.OrganisationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
-async def _stations(args: Any, stations: StationStore, members: MemberStore, now: datetime) -> int:
+async def _stations(
+    args: Any, stations: StationStore, members: MemberStore, now: datetime, db: Database
+) -> int:
     if args.action == "list":
         for row in await stations.list():
             print("\t".join("" if v is None else str(v) for v in row.values()))
@@ -152,7 +153,7 @@ async def _stations(args: Any, stations: StationStore, members: MemberStore, now
             except Invalid as exc:
                 print(f"error: {exc.message}", file=sys.stderr)
                 return 1
-        org_id = await members.ensure_organisation(args.organisation, now)
+        org_id = await cli_organisation.resolve(db, args.organisation)
         await stations.add(
             args.charge_point_id,
             hash_password(password),

@@ -2,8 +2,8 @@
 delete, resend-invitation) and the audit log, for scripting.
 
 Every action acts as the command line in the organisation named with
-``--organisation`` (default ``default``): every right there except granting
-Owner, audited with the actor ``cli``. A member is named by id, email or
+``--organisation`` (default: the only one; see :mod:`gateway.cli_organisation`): every
+right there except granting Owner, audited with the actor ``cli``. A member is named by id, email or
 identifier. The same services as the admin API make the same checks; a
 running gateway sees the change within a second.
 
@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway import cli_organisation
 from gateway.config import Settings
 from gateway.members.editing import MemberEditor
 from gateway.members.errors import NotFound, ServiceError
@@ -30,10 +31,8 @@ from gateway.members.lifecycle import MemberLifecycle
 from gateway.members.service import Actor, AdminContext, MemberService
 from gateway.store.admin import MemberFilter
 from gateway.store.database import Database
-from gateway.store.members import MemberStore
 from gateway.timeutil import parse_ocpp_datetime, system_clock
 
-DEFAULT_ORGANISATION = "default"
 COMMANDS: tuple[str, ...] = ("audit",)
 ACTIONS: tuple[str, ...] = (
     "list",
@@ -55,9 +54,7 @@ class CommandError(Exception):
 
 
 def _organisation(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--organisation", default=DEFAULT_ORGANISATION, help="its name (default: default)"
-    )
+    cli_organisation.add_option(parser)
 
 
 def _member_fields(p: argparse.ArgumentParser) -> None:
@@ -174,15 +171,8 @@ async def run(args: argparse.Namespace, db: Database, settings: Settings) -> int
         return 1
 
 
-async def _actor(args: argparse.Namespace, ctx: AdminContext, *, create: bool = False) -> Actor:
-    org_id = await ctx.store.organisation_id(args.organisation)
-    if org_id is None and create:  # ``members add`` on a new database, as it always did
-        org_id = await MemberStore(ctx.db).ensure_organisation(args.organisation, ctx.clock())
-    if org_id is None:
-        raise CommandError(
-            f"no organisation {args.organisation} (create it with: ocpp-gateway orgs create)"
-        )
-    return Actor.command_line(org_id)
+async def _actor(args: argparse.Namespace, ctx: AdminContext) -> Actor:
+    return Actor.command_line(await cli_organisation.resolve(ctx.db, args.organisation))
 
 
 async def member_id(ctx: AdminContext, actor: Actor, ref: str) -> int:
@@ -202,7 +192,7 @@ def base_url(settings: Settings) -> str:
 
 async def _members(args: argparse.Namespace, ctx: AdminContext, settings: Settings) -> int:
     action = args.action
-    actor = await _actor(args, ctx, create=action == "add")
+    actor = await _actor(args, ctx)
     if action == "list":
         return await _list(args, ctx, actor)
     if action == "add":

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway import cli_organisation
 from gateway.members import network_values
 from gateway.members.errors import Invalid
 from gateway.members.policy_spec import PolicySpec, minor_units, price_minor_per_kwh
@@ -25,8 +26,6 @@ from gateway.store.database import Database
 from gateway.store.members import MemberStore
 from gateway.store.policies import PolicyStore
 from gateway.timeutil import parse_ocpp_datetime
-
-DEFAULT_ORGANISATION = "default"
 
 
 class CommandError(Exception):
@@ -61,11 +60,11 @@ def add_parsers(sub: Any) -> None:
     )
     gadd = groups.add_parser("add")
     gadd.add_argument("name")
-    gadd.add_argument("--organisation", default=DEFAULT_ORGANISATION)
+    cli_organisation.add_option(gadd)
     join = groups.add_parser("join", help="put a member in a group")
     join.add_argument("name")
     join.add_argument("email")
-    join.add_argument("--organisation", default=DEFAULT_ORGANISATION)
+    cli_organisation.add_option(join)
 
     pol = sub.add_parser("policies", help="usage policies (JSON, see the README)").add_subparsers(
         dest="action", required=True
@@ -76,7 +75,7 @@ def add_parsers(sub: Any) -> None:
         target.add_argument("--member", help="a member's email")
         target.add_argument("--group", help="a group's name")
         target.add_argument("--default", action="store_true", help="the organisation's default")
-        p.add_argument("--organisation", default=DEFAULT_ORGANISATION)
+        cli_organisation.add_option(p)
         if name == "set":
             body = p.add_mutually_exclusive_group(required=True)
             body.add_argument("--json", help="the policy as JSON text")
@@ -108,9 +107,10 @@ async def _run(args: argparse.Namespace, db: Database, now: datetime) -> int:
             raise CommandError(f"no organisation {org_name}")
         print(json.dumps(found, indent=2))
         return 0
-    org_id = await members.ensure_organisation(org_name, now)
-    if args.command == "organisations":
+    if args.command == "organisations":  # ``organisations set NAME`` names it: made if new
+        org_id = await members.ensure_organisation(org_name, now)
         return await _organisation(args, policies, org_id)
+    org_id = await cli_organisation.resolve(db, org_name)
     if args.command == "groups":
         group_id = await policies.ensure_group(org_id, args.name)
         if args.action == "join":

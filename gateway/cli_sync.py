@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway import cli_organisation
 from gateway.config import Settings
 from gateway.members.csv_sync import ImportResult, MemberSync
 from gateway.members.errors import ServiceError
@@ -36,11 +37,9 @@ from gateway.members.statistics import (
 )
 from gateway.members.sync_rows import COLUMNS
 from gateway.members.sync_table import XLSX_TYPE
-from gateway.store import sync as sync_store
 from gateway.store.database import Database
 from gateway.timeutil import system_clock
 
-DEFAULT_ORGANISATION = "default"
 COMMANDS: tuple[str, ...] = ("stats",)
 ACTIONS: tuple[str, ...] = ("import", "export")
 EXIT_REJECTED = 1
@@ -58,7 +57,7 @@ def add_parsers(sub: Any) -> None:
     stats.add_argument("--since", help="a date (whole day) or ISO 8601 date-time")
     stats.add_argument("--until", help="a date (included) or date-time (excluded)")
     stats.add_argument("--format", choices=("table", "csv"), default="table")
-    stats.add_argument("--organisation", default=DEFAULT_ORGANISATION)
+    cli_organisation.add_option(stats)
 
 
 def add_member_actions(members: Any) -> None:
@@ -68,7 +67,7 @@ def add_member_actions(members: Any) -> None:
         help="synchronise members with a CSV or XLSX file: add, update, deactivate the absent",
     )
     imp.add_argument("file", help="a .csv or .xlsx file, or - for CSV on standard input")
-    imp.add_argument("--organisation", required=True, help="its name")
+    cli_organisation.add_option(imp)
     imp.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
     imp.add_argument(
         "--apply-valid", action="store_true", help="write the valid rows even if some are bad"
@@ -82,13 +81,13 @@ def add_member_actions(members: Any) -> None:
         "--columns", nargs="+", help=f"columns, space or comma separated (of: {', '.join(COLUMNS)})"
     )
     exp.add_argument("--output", type=Path, help="the file to write (default: standard output)")
-    exp.add_argument("--organisation", default=DEFAULT_ORGANISATION)
+    cli_organisation.add_option(exp)
 
 
 async def run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
     ctx = AdminContext(db, system_clock, settings.admin)
     try:
-        actor = Actor.command_line(await _organisation(db, args.organisation))
+        actor = Actor.command_line(await cli_organisation.resolve(db, args.organisation))
         if args.command == "stats":
             return await _stats(args, MemberStatistics(ctx), actor)
         if args.action == "import":
@@ -98,13 +97,6 @@ async def run(args: argparse.Namespace, db: Database, settings: Settings) -> int
         message = exc.message if isinstance(exc, ServiceError) else str(exc)
         print(f"error: {message}", file=sys.stderr)
         return 1
-
-
-async def _organisation(db: Database, name: str) -> int:
-    found = await sync_store.organisation(db.reader, name)
-    if found is None:
-        raise CommandError(f"no organisation {name} (create it with: ocpp-gateway orgs create)")
-    return found[0]
 
 
 class ProgressBar:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.admin_api import audit, invitations, members, network, statistics, sync
-from gateway.admin_api.deps import AdminServices, service_error, validation_error
+from gateway.admin_api.deps import AdminServices, http_error, service_error, validation_error
 from gateway.members.errors import ServiceError
 
 PREFIX = "/api/v1"
@@ -33,6 +34,7 @@ def mount(app: FastAPI, services: AdminServices) -> None:
         app.include_router(router, prefix=PREFIX)
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 __all__ = ["PREFIX", "AdminServices", "mount"]

@@ -7,24 +7,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
-from gateway.admin_api.deps import CurrentActor, Services
-from gateway.admin_api.schemas import Error
+from gateway.admin_api.deps import CurrentActor, MemberId, Services
+from gateway.admin_api.schemas import errors
 from gateway.admin_api.schemas_members import (
     InvitationAccepted,
     InvitationCreated,
     InvitationView,
     NewMember,
 )
-from gateway.members.inputs import MAX_ID
 from gateway.members.invitations import InvitationService
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Error} for code in (401, 403, 404, 409, 410, 422)
-}
-router = APIRouter(tags=["invitations"], responses=ERRORS)
-MemberId = Annotated[int, Path(ge=1, le=MAX_ID, description="the member's id")]
+router = APIRouter(tags=["invitations"], responses=errors(401, 403, 404, 409, 410, 422))
 Secret = Annotated[str, Query(min_length=8, max_length=200, description="from the link")]
 
 

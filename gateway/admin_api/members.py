@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
-from gateway.admin_api.deps import CurrentActor, Services
+from gateway.admin_api.deps import CurrentActor, MemberId, Services
 from gateway.admin_api.schemas import (
     ApiTokenCreate,
     ApiTokenCreated,
     ApiTokenOut,
-    Error,
     MemberOut,
     MemberPage,
+    errors,
 )
 from gateway.admin_api.schemas_members import (
     BulkDeactivation,
@@ -24,17 +24,13 @@ from gateway.admin_api.schemas_members import (
     OwnershipChanged,
     OwnershipTransfer,
 )
+from gateway.members.bounds import Id, Page, PerPage
 from gateway.members.editing import MemberEditor
-from gateway.members.inputs import MAX_ID
 from gateway.members.lifecycle import MemberLifecycle
 from gateway.store.admin import MemberFilter
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Error} for code in (401, 403, 404, 409, 422)
-}
-router = APIRouter(tags=["members"], responses=ERRORS)
-MemberId = Annotated[int, Path(ge=1, le=MAX_ID, description="the member's id")]
-TokenId = Annotated[int, Path(ge=1, le=MAX_ID, description="the API token's id")]
+router = APIRouter(tags=["members"], responses=errors(401, 403, 404, 409, 422))
+TokenId = Annotated[Id, Path(description="the API token's id")]
 
 
 @router.get("/me", response_model=MemberOut, summary="The member the API token belongs to")
@@ -51,8 +47,8 @@ async def list_members(
     role: str | None = None,
     group: str | None = None,
     q: Annotated[str | None, Query(description="search in name, email, identifier")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Page = 1,
+    per_page: PerPage = 50,
 ) -> dict[str, Any]:
     where = MemberFilter(status=status, role=role, group=group, search=q)
     return await services.members.list_members(actor, where, page, per_page)
@@ -135,7 +131,7 @@ async def reactivate(
 async def list_api_tokens(
     services: Services,
     actor: CurrentActor,
-    member_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    member_id: Id | None = None,
 ) -> list[Any]:
     return await services.members.list_api_tokens(actor, member_id)
 

@@ -7,12 +7,12 @@ service, shape the answer. Documentation with examples: ``docs/admin/network.md`
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 
-from gateway.admin_api.deps import CurrentActor, Services
+from gateway.admin_api.deps import CurrentActor, MemberId, Services
+from gateway.admin_api.schemas import errors
 from gateway.admin_api.schemas_network import (
     ExplainOut,
     GroupIn,
@@ -33,6 +33,7 @@ from gateway.admin_api.schemas_network import (
     TokenStatusName,
     TokenUpdate,
 )
+from gateway.members.bounds import Id, Instant
 from gateway.members.errors import Invalid
 from gateway.members.network import (
     UNSET,
@@ -45,7 +46,7 @@ from gateway.members.network_explain import ExplainService
 from gateway.members.network_policies import OrganisationChange, PolicyService
 from gateway.members.policy_spec import PolicySpec
 
-router = APIRouter(tags=["network"])
+router = APIRouter(tags=["network"], responses=errors(401, 403, 404, 409, 422))
 NO_CONTENT: dict[str, Any] = {"status_code": status.HTTP_204_NO_CONTENT}
 
 
@@ -163,7 +164,7 @@ async def list_sites(network: Network, actor: CurrentActor) -> Any:
 async def list_tokens(
     network: Network,
     actor: CurrentActor,
-    member_id: int | None = None,
+    member_id: Id | None = None,
     status: TokenStatusName | None = None,
 ) -> Any:
     return await network.list_tokens(actor, member_id=member_id, status=status)
@@ -299,7 +300,7 @@ async def clear_group_policy(group: str, policies: Policies, actor: CurrentActor
 
 
 @router.get("/policies/members/{member_id}", response_model=PolicyOut)
-async def get_member_policy(member_id: int, policies: Policies, actor: CurrentActor) -> Any:
+async def get_member_policy(member_id: MemberId, policies: Policies, actor: CurrentActor) -> Any:
     return await policies.get_policy(actor, "member", member_id)
 
 
@@ -309,13 +310,13 @@ async def get_member_policy(member_id: int, policies: Policies, actor: CurrentAc
     summary="A member's own policy (an exception to their groups' and the default)",
 )
 async def set_member_policy(
-    member_id: int, body: PolicySpec, policies: Policies, actor: CurrentActor
+    member_id: MemberId, body: PolicySpec, policies: Policies, actor: CurrentActor
 ) -> Any:
     return await policies.set_policy(actor, "member", member_id, body)
 
 
 @router.delete("/policies/members/{member_id}", **NO_CONTENT)
-async def clear_member_policy(member_id: int, policies: Policies, actor: CurrentActor) -> None:
+async def clear_member_policy(member_id: MemberId, policies: Policies, actor: CurrentActor) -> None:
     await policies.delete_policy(actor, "member", member_id)
 
 
@@ -332,7 +333,7 @@ async def explain(
     actor: CurrentActor,
     token: Annotated[str, Query(min_length=1, max_length=36)],
     station: Annotated[str, Query(min_length=1, max_length=48)],
-    at: Annotated[datetime | None, Query(description="ISO-8601 with offset; default now")] = None,
+    at: Annotated[Instant | None, Query(description="ISO 8601 with offset; default now")] = None,
     token_type: Annotated[str | None, Query(description="2.0.1 idToken type")] = None,
 ) -> Any:
     return await explainer.explain(actor, token, station, at, token_type)

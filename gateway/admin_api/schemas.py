@@ -14,8 +14,34 @@ class Body(BaseModel):
 
 
 class Error(BaseModel):
+    """Every refusal: a message, and the field or parameter it is about (``query.page``)."""
+
     error: str
     field: str | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="422 from validation: every bad field, each with its message"
+    )
+
+
+_MEANING = {
+    401: "no API token, or one unknown or revoked",
+    403: "your role or permissions do not allow this",
+    404: "not found in your organisation",
+    409: "conflicts with what exists (a duplicate, a rank rule, the Owner)",
+    410: "the link has expired or was replaced by a newer one",
+    422: "invalid input; `field` names it",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of the error codes a route or router may answer (OpenAPI)."""
+    return {code: {"model": Error, "description": _MEANING[code]} for code in codes}
+
+
+def content(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """A 200 answered as any of ``media_types`` (``text/csv`` is text)."""
+    kinds = {"text/csv": {"schema": {"type": "string"}}, "application/json": {}}
+    return {200: {"content": {kind: kinds.get(kind, {}) for kind in media_types}}}
 
 
 class TokenOut(BaseModel):

@@ -8,13 +8,13 @@ ever rounds a price.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from gateway.admin_api.schemas import Body
+from gateway.members.bounds import RANGE, Id, Instant
 
 TokenTypeName = Literal[
     "ISO14443", "ISO15693", "eMAID", "Central", "KeyCode", "Local", "MacAddress"
@@ -98,14 +98,14 @@ class SiteOut(BaseModel):
 
 class TokenCreate(Body):
     value: str = Field(description="the idTag / idToken (compared case-insensitively)")
-    member_id: int
+    member_id: Id
     type: TokenTypeName = "ISO14443"
-    expires_at: datetime | None = Field(None, description="with a time zone offset")
+    expires_at: Instant | None = Field(None, description=f"with a time zone offset, {RANGE}")
 
 
 class TokenUpdate(Body):
     status: TokenStatusName | None = None
-    expires_at: datetime | None = Field(None, description="null: never expires")
+    expires_at: Instant | None = Field(None, description=f"{RANGE}; null: never expires")
 
 
 class TokenOut(BaseModel):

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from gateway.admin_api.deps import CurrentActor, Services
+from gateway.admin_api.deps import CurrentActor, MemberId, Services
+from gateway.admin_api.schemas import content, errors
+from gateway.members.bounds import DayOrInstant, Page, PerPage
 from gateway.members.statistics import (
     MEMBER_COLUMNS,
     ORGANISATION_COLUMNS,
@@ -17,14 +19,17 @@ from gateway.members.statistics import (
     to_csv,
 )
 
-router = APIRouter(tags=["statistics"])
+router = APIRouter(
+    tags=["statistics"],
+    responses={**errors(401, 403, 404, 422), **content("application/json", "text/csv")},
+)
 
 Since = Annotated[
-    str | None,
+    DayOrInstant | None,
     Query(description="a date (whole day, organisation's time zone) or an ISO 8601 date-time"),
 ]
 Until = Annotated[
-    str | None,
+    DayOrInstant | None,
     Query(description="a date (that day included) or a date-time (excluded); default: see docs"),
 ]
 Format = Annotated[str, Query(pattern="^(json|csv)$", description="json, or csv to download")]
@@ -49,8 +54,8 @@ async def members(
     since: Since = None,
     until: Until = None,
     format: Format = "json",
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=500)] = 100,
+    page: Page = 1,
+    per_page: PerPage = 100,
 ) -> Any:
     stats = MemberStatistics(services.ctx)
     if format == "csv":
@@ -64,7 +69,7 @@ async def members(
     summary="One member's figures and weekly breakdown (every member may read their own)",
 )
 async def member(
-    member_id: int,
+    member_id: MemberId,
     services: Services,
     actor: CurrentActor,
     since: Since = None,

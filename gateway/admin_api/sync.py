@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from gateway.admin_api.deps import CurrentActor, Services
+from gateway.admin_api.schemas import content, errors
 from gateway.members.csv_sync import FileTooLarge, MemberSync
 from gateway.members.sync_table import XLSX_TYPE
 
-router = APIRouter(tags=["sync"])
+router = APIRouter(tags=["sync"], responses=errors(401, 403, 422))
 
 
 class LineError(BaseModel):
@@ -104,7 +105,7 @@ async def import_members(
     "/members/export",
     summary="The organisation's members as CSV or XLSX, with chosen columns",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}},
+    responses=content("text/csv", XLSX_TYPE),
 )
 async def export_members(
     services: Services,

@@ -12,17 +12,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gateway.members import network_values
+from gateway.members.bounds import MAX_ID, Id, Instant
 from gateway.members.errors import Invalid
 from gateway.members.roles import Permission, Role
 from gateway.policy_engine import TokenType
 
 _PHONE = re.compile(r"^\+?[0-9 ().\-/]{3,40}$")
-MAX_ID = 2**63 - 1
-"""The largest row id SQLite stores: larger ids are refused as input (422), not looked up."""
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _no_control(text: str) -> str:
@@ -109,7 +107,7 @@ class TokenInput(_Input):
 
     value: TokenValue
     type: TokenType = TokenType.ISO14443
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
 
 class TokenChanges(_Input):
@@ -137,7 +135,7 @@ class NewMember(_Input):
     policy: dict[str, Any] | None = Field(
         None, description="the member's own usage policy (see the policies documentation)"
     )
-    valid_until: AwareDatetime | None = None
+    valid_until: Instant | None = None
 
 
 _NOT_NULL = ("first_name", "last_name", "role", "extra_roles", "permissions", "groups", "tokens")
@@ -158,7 +156,7 @@ class MemberUpdate(_Input):
     groups: list[GroupName] | None = None
     tokens: TokenChanges | None = None
     policy: dict[str, Any] | None = None
-    valid_until: AwareDatetime | None = None
+    valid_until: Instant | None = None
 
     @model_validator(mode="after")
     def _not_null(self) -> MemberUpdate:

@@ -27,12 +27,13 @@ at midnight).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, time
+from datetime import time
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from gateway.members.bounds import Instant
 from gateway.policy_engine import (
     Period,
     PeriodCap,
@@ -83,12 +84,6 @@ def _period(text: str) -> str:
     raise ValueError("period is day, week, month or rolling:N (1 <= N <= 366)")
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError("give a time zone offset, e.g. 2026-01-01T00:00:00+01:00")
-    return value
-
-
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -119,8 +114,8 @@ class PolicySpec(_Spec):
     energy_caps_kwh: list[CapSpec] | None = None
     session_caps: list[CapSpec] | None = None
     max_concurrent: int | None = Field(None, ge=1, le=10_000)
-    valid_from: Annotated[datetime | None, AfterValidator(_aware)] = None
-    valid_until: Annotated[datetime | None, AfterValidator(_aware)] = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
 
     def site_names(self) -> set[str]:
         return set(self.sites or ())

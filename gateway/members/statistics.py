@@ -30,9 +30,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.members.bounds import day_or_instant
 from gateway.members.errors import Invalid, NotFound
 from gateway.members.roles import Permission
 from gateway.members.service import Actor, AdminContext
+from gateway.members.sync_table import neutralise
 from gateway.store.statistics import Organisation, Session, StatisticsStore, Usage
 from gateway.timeutil import parse_ocpp_datetime, to_text
 
@@ -106,16 +108,14 @@ def period(since: str | None, until: str | None, tz: ZoneInfo, now: datetime) ->
 
 
 def _bound(name: str, text: str, tz: ZoneInfo, *, end: bool) -> datetime:
-    text = text.strip()
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text) + (timedelta(days=1) if end else timedelta())
-            return datetime.combine(day, time(), tz)
-        value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(
-            f"{name} {text!r} is not an ISO 8601 date (2026-11-01) or date-time", field=name
-        ) from None
+        text = day_or_instant(text)
+    except ValueError as exc:
+        raise Invalid(f"{name}: {exc}", field=name) from None
+    if len(text) == 10:
+        day = date.fromisoformat(text) + (timedelta(days=1) if end else timedelta())
+        return datetime.combine(day, time(), tz)
+    value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return parse_ocpp_datetime(value.isoformat())
@@ -148,12 +148,12 @@ def by_week(sessions: Iterable[Session], tz: ZoneInfo) -> list[dict[str, Any]]:
 
 
 def to_csv(columns: Sequence[str], items: Iterable[dict[str, Any]]) -> bytes:
-    """Rows of the report as CSV (lists joined with ``;``)."""
+    """Rows of the report as CSV (lists joined with ``;``; no cell is a formula)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for item in items:
-        writer.writerow([_cell(item.get(column)) for column in columns])
+        writer.writerow([neutralise(_cell(item.get(column))) for column in columns])
     return out.getvalue().encode("utf-8")
 
 

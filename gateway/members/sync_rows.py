@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from gateway.members.bounds import day_or_instant
 from gateway.members.inputs import email_address
 from gateway.members.roles import Role
 from gateway.store.members import token_key
@@ -259,10 +260,11 @@ def _tokens(text: str, error: Error) -> tuple[str, ...]:
 
 def _valid_until(text: str, timezone: ZoneInfo, error: Error) -> str | None:
     try:
-        if len(text) == 10:  # a date: valid through that day, in the organisation's time zone
-            day = date.fromisoformat(text)
-            return to_text(datetime.combine(day + timedelta(days=1), time(), timezone))
-        return to_text(parse_ocpp_datetime(text))
-    except ValueError:
-        error("valid_until", f"valid_until {text!r} is not an ISO 8601 date or date-time")
+        day_or_instant(text)
+    except ValueError as exc:
+        error("valid_until", f"valid_until {text!r}: {exc}")
         return None
+    if len(text) == 10:  # a date: valid through that day, in the organisation's time zone
+        day = date.fromisoformat(text)
+        return to_text(datetime.combine(day + timedelta(days=1), time(), timezone))
+    return to_text(parse_ocpp_datetime(text))

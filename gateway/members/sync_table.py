@@ -12,6 +12,12 @@ the header line uses most. XLSX: the first sheet; numbers, dates and
 booleans become text. Both keep each row's line number (physical line of the
 CSV, row of the sheet). Written files have every cell as text (an XLSX cell
 starting with ``=`` stays text, never a formula).
+
+CSV injection (OWASP "CSV Injection"): a written CSV cell that a spreadsheet would
+run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return)
+is prefixed with a single quote, and so is one already starting with a quote;
+reading a CSV removes that one quote again, so an exported file imported again
+changes nothing. A quote before anything else is the value's own.
 """
 
 from __future__ import annotations
@@ -35,6 +41,20 @@ MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX_TYPE}
 MAX_COLUMNS = 50
 """The most cells a row may have (the file's columns are at most the ten of an import)."""
 DEFAULT_MAX_ROWS = 200_000
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPED = (*FORMULA_STARTS, "'")
+
+
+def neutralise(cell: str) -> str:
+    """A CSV cell no spreadsheet runs as a formula (OWASP): ``=1+2`` is written ``'=1+2``."""
+    return "'" + cell if cell.startswith(_ESCAPED) else cell
+
+
+def restore(cell: str) -> str:
+    """The value :func:`neutralise` wrote: ``'=1+2`` is ``=1+2``, ``''a`` is ``'a``."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_ESCAPED) else cell
 
 
 class TableError(Exception):
@@ -97,7 +117,7 @@ def read_csv(data: bytes, charset: str | None = None, max_rows: int = DEFAULT_MA
             if header is None:
                 header = cells
             elif "".join(record).strip():
-                rows.append(SourceRow(line, cells))
+                rows.append(SourceRow(line, tuple(restore(cell) for cell in cells)))
             line = reader.line_num + 1
     except csv.Error as exc:
         raise TableError(line, f"line {line}: not CSV ({exc})") from None
@@ -169,7 +189,7 @@ def write_csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([neutralise(cell) for cell in row] for row in rows)
     return out.getvalue().encode("utf-8")
 
 

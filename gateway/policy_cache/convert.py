@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
+from gateway.members.bounds import STORED
 from gateway.members.policy_spec import PolicySpec, to_policy
 from gateway.policy_engine import (
     EnforcementMode,
@@ -190,7 +191,7 @@ def policies(rows: Iterable[Row], sites: Iterable[Row]) -> dict[PolicyScope, Pol
         key = (body, currency, org_id)
         policy = parsed.get(key)
         if policy is None:
-            spec = PolicySpec.model_validate(json.loads(body))
+            spec = PolicySpec.model_validate(json.loads(body), context=STORED)
             policy = parsed[key] = to_policy(spec, currency, site_ids[org_id])
         found[PolicyScope(ScopeKind(kind), scope_id)] = policy
     return found

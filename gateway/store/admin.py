@@ -282,6 +282,11 @@ class AdminStore:
         )
         return dict(row) if row else None
 
+    async def organisations(self) -> list[tuple[int, str]]:
+        """Every organisation (id, name), by name."""
+        rows = await self._db.fetchall("SELECT id, name FROM organisations ORDER BY name, id", ())
+        return [(int(row[0]), str(row[1])) for row in rows]
+
     async def organisation_id(self, name: str) -> int | None:
         row = await self._db.fetchone("SELECT id FROM organisations WHERE name = ?", (name,))
         return int(row[0]) if row else None

@@ -12,6 +12,8 @@ from tests.conftest import run_cli, spawn_gateway
 
 
 async def register(database: Path, cpid: str, password: str) -> None:
+    code, _, err = await run_cli(database, "orgs", "create", "Acme", "--owner-email", "o@a.test")
+    assert code in (0, 1), err  # 1: made by an earlier call
     code, _, err = await run_cli(database, "stations", "add", cpid, "--password", password)
     assert code == 0, err
     code, _, err = await run_cli(database, "members", "add", "--email", "ada@example.org")

@@ -160,6 +160,7 @@ async def test_a_real_prometheus_scrapes_the_gateway_with_the_shipped_config(
     require_tool("prometheus")
     database = tmp_path / "gateway.sqlite3"
     for args in (
+        ("orgs", "create", "Acme", "--owner-email", "o@acme.test"),
         ("stations", "add", "CP-1", "--password", PASSWORD),
         ("members", "add", "--email", "ada@example.org"),
         ("tokens", "add", "TAG-1", "--member", "ada@example.org"),

@@ -50,6 +50,9 @@ async def test_readyz_is_503_when_the_database_is_gone(gw: Harness) -> None:
 
 async def test_cli_registration_reaches_a_running_gateway(tmp_path: Path) -> None:
     database = tmp_path / "gw.sqlite3"
+    assert (await run_cli(database, "orgs", "create", "Acme", "--owner-email", "o@acme.test"))[
+        0
+    ] == 0
     code, out, _ = await run_cli(database, "stations", "add", "CP-NEW")
     assert code == 0
     password = out.split("password (shown once): ")[1].strip()
@@ -82,6 +85,9 @@ async def test_cli_registration_reaches_a_running_gateway(tmp_path: Path) -> Non
 
 async def test_cli_reports_errors_clearly(tmp_path: Path) -> None:
     database = tmp_path / "gw.sqlite3"
+    assert (await run_cli(database, "orgs", "create", "Acme", "--owner-email", "o@acme.test"))[
+        0
+    ] == 0
     assert (await run_cli(database, "stations", "add", "CP1", "--password", "short"))[0] != 0
     assert (await run_cli(database, "stations", "add", "CP1", "--password", "long-enough-pass"))[
         0

@@ -109,7 +109,7 @@ async def test_bad_audit_queries_are_422_naming_the_field(acme: Org) -> None:
     now = datetime.now(UTC)
     cases = [
         ({"since": "yesterday"}, "query.since"),
-        ({"since": "2026-01-01T00:00:00"}, "since"),  # no offset
+        ({"since": "2026-01-01T00:00:00"}, "query.since"),  # no offset
         ({"since": now.isoformat(), "until": (now - timedelta(1)).isoformat()}, "since"),
         ({"page": 0}, "query.page"),
         ({"per_page": 501}, "query.per_page"),

@@ -107,7 +107,7 @@ async def test_command_line_errors_are_clear(tmp_path: Path) -> None:
     assert (await run_cli(db, "orgs", "create", "Acme", "--owner-email", "o@acme.test"))[0] == 0
     for args, message in (
         (("members", "invite", "--email", "x@acme.test", "--organisation", "Nope"),
-         "no organisation Nope"),
+         "no organisation 'Nope' (organisations: 'Acme')"),
         (("members", "invite", "--email", "not-mail", "--organisation", "Acme"),
          "not an email address"),
         (("members", "invite", "--email", "x@acme.test", "--role", "Owner",
@@ -128,19 +128,53 @@ async def test_command_line_errors_are_clear(tmp_path: Path) -> None:
         assert "Traceback" not in err
 
 
-async def test_the_old_members_commands_still_work(tmp_path: Path) -> None:
-    """``members add --email`` on a new database creates the default organisation, as before."""
+async def test_the_only_organisation_is_the_default_and_none_is_made_on_the_side(
+    tmp_path: Path,
+) -> None:
+    """No organisation: refused (create it with ``orgs create``), nothing made. One: every
+    command acts in it without ``--organisation``. Several: refused, naming them."""
     db = tmp_path / "gw.sqlite3"
-    code, out, err = await run_cli(
-        db, "members", "add", "--email", "legacy@example.org", "--group", "g", "--status",
-        "Pending",
-    )  # fmt: skip
+    for args in (
+        ("members", "add", "--email", "a@x.test"),
+        ("stations", "add", "CP-1"),
+        ("tokens", "add", "T-1", "--member", "a@x.test"),
+        ("groups", "add", "g"),
+    ):
+        code, _, err = await run_cli(db, *args)
+        assert code == 1 and "no organisation yet: create one with: ocpp-gateway orgs create" in err
+    code, _, err = await run_cli(db, "orgs", "create", "Acme Fleet", "--owner-email", "o@a.test")
     assert code == 0, err
-    assert "added (legacy@example.org, Pending)" in out
-    code, _, err = await run_cli(db, "members", "activate", "legacy@example.org")
-    assert code == 1 and "accepting the invitation" in err  # Pending: only by accepting
-    assert (await run_cli(db, "members", "deactivate", "legacy@example.org"))[0] == 0
+    for args in (
+        ("members", "add", "--email", "ada@example.org", "--group", "g", "--status", "Pending"),
+        ("stations", "add", "CP-1"),
+        ("tokens", "add", "T-1", "--member", "ada@example.org"),
+        ("groups", "add", "commuters"),
+        ("policies", "set", "--default", "--json", "{}"),
+        ("stats", "organisation"),
+        ("members", "export"),
+    ):
+        code, _, err = await run_cli(db, *args)
+        assert code == 0, (args, err)
     code, out, _ = await run_cli(db, "members", "list", "--json")
-    [member] = json.loads(out)["items"]
-    assert member["status"] == "Inactive" and member["groups"] == ["g"]
-    assert (await run_cli(db, "members", "activate", "legacy@example.org"))[0] == 0
+    members = {m["email"]: m for m in json.loads(out)["items"]}
+    assert members["ada@example.org"]["tokens"][0]["value"] == "T-1"
+    assert members["ada@example.org"]["groups"] == ["g"]
+    assert (await run_cli(db, "orgs", "create", "Globex", "--owner-email", "o@g.test"))[0] == 0
+    code, _, err = await run_cli(db, "members", "list")
+    assert code == 1
+    assert "there are 2 organisations ('Acme Fleet', 'Globex'): name one with --organisation" in err
+    code, _, err = await run_cli(
+        db, "tokens", "add", "T-2", "--member", "x", "--organisation", "Nope"
+    )
+    assert code == 1 and "no organisation 'Nope' (organisations: 'Acme Fleet', 'Globex')" in err
+    code, out, _ = await run_cli(db, "members", "list", "--json", "--organisation", "Globex")
+    assert [m["email"] for m in json.loads(out)["items"]] == ["o@g.test"]
+    rows = await _organisation_names(db)
+    assert rows == ["Acme Fleet", "Globex"]  # never a "default"
+
+
+async def _organisation_names(db: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("SELECT name FROM organisations ORDER BY id")]

@@ -384,7 +384,7 @@ async def test_explain_permissions_isolation_and_bad_input(acme: Org, globex: Or
         answer = await acme.owner.get("/explain", params=params)
         assert answer.status_code == 404 and answer.json()["field"] == field, answer.text
     for params, field in (
-        (query | {"at": "2026-01-01T00:00:00"}, "at"),
+        (query | {"at": "2026-01-01T00:00:00"}, "query.at"),
         (query | {"at": "yesterday"}, "query.at"),
         (query | {"token_type": "Magic"}, "token_type"),
         ({"station": ACME_STATION}, "query.token"),

@@ -204,7 +204,7 @@ async def test_another_organisations_tokens_and_members_are_not_found(
         ({"value": "X" * 37, "member_id": 0}, "value"),
         ({"value": "\u00e9t\u00e9", "member_id": 0}, "value"),
         ({"value": "OK-1", "member_id": 0, "type": "Magic"}, "body.type"),
-        ({"value": "OK-1", "member_id": 0, "expires_at": "2030-01-01T00:00:00"}, "expires_at"),
+        ({"value": "OK-1", "member_id": 0, "expires_at": "2030-01-01T00:00:00"}, "body.expires_at"),
         ({"value": "OK-1", "member_id": 0, "expires_at": "soon"}, "body.expires_at"),
         ({"value": "OK-1"}, "body.member_id"),
         ({"value": "OK-1", "member_id": "me"}, "body.member_id"),
@@ -238,6 +238,6 @@ async def test_more_bad_input(acme: Org) -> None:
     answer = await owner.patch("/tokens/DRIVER-1", json={"status": "Gone"})
     assert answer.status_code == 422 and answer.json()["field"] == "body.status"
     answer = await owner.patch("/tokens/DRIVER-1", json={"expires_at": "2030-01-01T00:00:00"})
-    assert answer.status_code == 422 and answer.json()["field"] == "expires_at"
+    assert answer.status_code == 422 and answer.json()["field"] == "body.expires_at"
     assert (await owner.post("/tokens/NOPE/block")).status_code == 404
     assert (await owner.delete("/tokens/NOPE")).status_code == 404

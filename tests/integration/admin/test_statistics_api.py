@@ -191,8 +191,8 @@ async def test_another_organisations_members_and_stations_are_not_found(
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"since": "yesterday"}, "since"),
-        ({"until": "2026-13-01"}, "until"),
+        ({"since": "yesterday"}, "query.since"),
+        ({"until": "2026-13-01"}, "query.until"),
         ({"since": "2026-10-10", "until": "2026-10-01"}, "since"),
         ({"format": "pdf"}, "query.format"),
     ],

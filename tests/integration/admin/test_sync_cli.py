@@ -109,7 +109,7 @@ def test_unknown_organisation_and_missing_file_are_errors(run: Cli, tmp_path: Pa
     file = tmp_path / "members.csv"
     file.write_text(HEADER + OWNER)
     code, _, err = run("members", "import", str(file), "--organisation", "X")
-    assert code == 1 and "no organisation X" in err
+    assert code == 1 and "no organisation 'X' (organisations: 'Acme')" in err
     code, _, err = run("members", "import", str(tmp_path / "nope.csv"), "--organisation", "Acme")
     assert code == 1 and "cannot read" in err
 
